@@ -1,0 +1,224 @@
+//! Wire types shared by the server and every client. Names and fields here
+//! are the public contract of `API.md`: fields may be added, never renamed.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::clock::ClockState;
+use crate::event::EventDetails;
+use crate::incident::Incident;
+use crate::ops::{ChangeRecords, Op, Role};
+use crate::stats::Stats;
+use crate::structure::Structure;
+
+/// Who made a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct By {
+    pub operator_id: String,
+    pub name: String,
+    pub device: String,
+}
+
+/// The full state of an event, as in a snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventSnapshotState {
+    pub event: EventDetails,
+    pub clock: ClockState,
+    pub structure: Structure,
+    pub stats: Stats,
+    pub incidents: Vec<Incident>,
+}
+
+/// An accepted change, as broadcast, replayed and returned by `/changes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub event_id: String,
+    pub seq: u64,
+    pub op_id: String,
+    pub op: Op,
+    pub by: By,
+    pub at_ms: i64,
+    #[serde(flatten)]
+    pub records: ChangeRecords,
+}
+
+/// A message from a client on the WebSocket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// Start receiving an event's changes after `after` (its last applied
+    /// seq), or a snapshot first when `after` is null or too old.
+    Subscribe {
+        event_id: String,
+        #[serde(default)]
+        after: Option<u64>,
+    },
+    /// Stop receiving an event's changes.
+    Unsubscribe { event_id: String },
+    /// The op is kept as raw JSON here so that a malformed op still gets a
+    /// `rejected` naming its `op_id`, not an anonymous error.
+    Op {
+        op_id: String,
+        event_id: String,
+        op: Value,
+    },
+    Ping { client_time_ms: i64 },
+}
+
+/// A message from the server on the WebSocket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    Snapshot {
+        event_id: String,
+        seq: u64,
+        server_time_ms: i64,
+        state: EventSnapshotState,
+    },
+    Change(Change),
+    /// Sent once a subscription has caught up: everything up to `seq` has been
+    /// sent (by snapshot or replay) and what follows is live.
+    Subscribed { event_id: String, seq: u64 },
+    Unsubscribed { event_id: String },
+    Ack {
+        op_id: String,
+        seq: u64,
+        result: ChangeRecords,
+    },
+    Rejected {
+        op_id: String,
+        error: String,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        current: Option<Value>,
+    },
+    Pong {
+        client_time_ms: i64,
+        server_time_ms: i64,
+    },
+    Error { error: String, message: String },
+}
+
+/// `POST /api/session` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRequest {
+    pub join_code: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub device: String,
+}
+
+/// `POST /api/session` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionResponse {
+    pub token: String,
+    pub role: Role,
+    pub operator_id: String,
+}
+
+/// `POST /api/events/{id}/ops` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpRequest {
+    pub op_id: String,
+    pub op: Value,
+}
+
+/// `200` answer to an op, also the body of a WebSocket `ack`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpAccepted {
+    pub op_id: String,
+    pub seq: u64,
+    pub result: ChangeRecords,
+}
+
+/// Error body of every non-2xx answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<Value>,
+}
+
+/// `POST /api/events` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateEvent {
+    pub name: String,
+    pub structure: CreateStructure,
+    #[serde(default)]
+    pub starting_stack: u64,
+    #[serde(default)]
+    pub buy_in: u64,
+    #[serde(default)]
+    pub rebuy_chips: u64,
+    #[serde(default)]
+    pub rebuy_price: u64,
+    #[serde(default)]
+    pub addon_chips: u64,
+    #[serde(default)]
+    pub addon_price: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateStructure {
+    pub levels: Vec<crate::structure::Level>,
+}
+
+impl CreateEvent {
+    pub fn details(&self) -> EventDetails {
+        EventDetails {
+            name: self.name.trim().to_string(),
+            starting_stack: self.starting_stack,
+            buy_in: self.buy_in,
+            rebuy_chips: self.rebuy_chips,
+            rebuy_price: self.rebuy_price,
+            addon_chips: self.addon_chips,
+            addon_price: self.addon_price,
+        }
+    }
+}
+
+/// One row of `GET /api/events`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventSummary {
+    pub id: String,
+    pub name: String,
+    pub seq: u64,
+    pub created_at_ms: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::ChangeRecords;
+
+    #[test]
+    fn a_change_carries_its_records_at_the_top_level() {
+        let msg = ServerMsg::Change(Change {
+            event_id: "ev-1".into(),
+            seq: 7,
+            op_id: "a".into(),
+            op: Op::StatsBust { count: 1 },
+            by: By { operator_id: "o".into(), name: "Ana".into(), device: "laptop-7".into() },
+            at_ms: 5,
+            records: ChangeRecords { stats: Some(Stats::default()), ..ChangeRecords::default() },
+        });
+        let v = serde_json::to_value(&msg).expect("json");
+        assert_eq!(v["type"], "change");
+        assert_eq!(v["seq"], 7);
+        assert_eq!(v["op"]["type"], "stats.bust");
+        assert!(v["stats"].is_object());
+        assert!(v.get("clock").is_none());
+        let back: ServerMsg = serde_json::from_value(v).expect("round trip");
+        assert_eq!(back, msg);
+    }
+
+    #[test]
+    fn client_messages_parse_from_their_public_shape() {
+        let m: ClientMsg = serde_json::from_str(r#"{"type":"subscribe","event_id":"e","after":null}"#).expect("parses");
+        assert_eq!(m, ClientMsg::Subscribe { event_id: "e".into(), after: None });
+        let m: ClientMsg = serde_json::from_str(r#"{"type":"ping","client_time_ms":12}"#).expect("parses");
+        assert_eq!(m, ClientMsg::Ping { client_time_ms: 12 });
+    }
+}
