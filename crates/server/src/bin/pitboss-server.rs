@@ -1,0 +1,77 @@
+//! `pitboss-server`: the Pitboss server on its own, for a venue that keeps
+//! it on a dedicated machine (the app can also host it in-process).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use pitboss_server::{Config, Synchronous};
+
+#[derive(Parser, Debug)]
+#[command(name = "pitboss-server", version, about = "Pitboss venue server: tournament clock and floor incidents over the LAN")]
+struct Args {
+    /// Address and port to listen on (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    listen: SocketAddr,
+    /// Folder for the store; created if missing.
+    #[arg(long)]
+    data: PathBuf,
+    /// Join code for coordinators (random and printed when not given).
+    #[arg(long)]
+    coordinator_code: Option<String>,
+    /// Join code for dealers (random and printed when not given).
+    #[arg(long)]
+    dealer_code: Option<String>,
+    /// Also create a demo event with a realistic no-limit hold'em structure.
+    #[arg(long)]
+    demo: bool,
+    /// Changes kept per event so that clients can resume.
+    #[arg(long, default_value_t = 10_000)]
+    retention: u64,
+    /// Store durability: full (survives power loss) or normal (faster).
+    #[arg(long, default_value = "full", value_parser = parse_sync)]
+    synchronous: Synchronous,
+}
+
+fn parse_sync(s: &str) -> Result<Synchronous, String> {
+    Synchronous::parse(s).ok_or_else(|| "expected full or normal".to_string())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "pitboss_server=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    anyhow::ensure!(args.retention >= 1, "--retention must be at least 1");
+    let mut config = Config::new(args.listen, args.data);
+    config.coordinator_code = args.coordinator_code;
+    config.dealer_code = args.dealer_code;
+    config.demo = args.demo;
+    config.retention = args.retention;
+    config.synchronous = args.synchronous;
+    let mut server = pitboss_server::start(config).await?;
+    // Scripts (and our tests) read these lines: keep their shape.
+    println!("listening on http://{}", server.local_addr());
+    println!("coordinator code: {}", server.join_codes().coordinator);
+    println!("dealer code: {}", server.join_codes().dealer);
+    if let Some(id) = server.demo_event_id() {
+        println!("demo event: {id}");
+    }
+    use std::io::Write as _;
+    drop(std::io::stdout().flush());
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        () = server.stopped() => anyhow::bail!("the server stopped unexpectedly"),
+    }
+    server.shutdown().await;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! The one error type of the API: an HTTP status and the public error body.
+//! WebSocket frames carry the same `error` codes and messages.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use pitboss_core::protocol::ErrorBody;
+use pitboss_core::OpError;
+use serde_json::Value;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: ErrorBody,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            body: ErrorBody {
+                error: error.to_string(),
+                message: message.into(),
+                current: None,
+            },
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn too_large() -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "the request is larger than {} bytes",
+                pitboss_core::limits::MAX_MESSAGE_BYTES
+            ),
+        )
+    }
+
+    pub fn gone(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::GONE, "gone", message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    pub fn with_current(mut self, current: Option<Value>) -> ApiError {
+        self.body.current = current;
+        self
+    }
+}
+
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> ApiError {
+        let status = match e {
+            OpError::Invalid { .. } => StatusCode::BAD_REQUEST,
+            OpError::Conflict { .. } => StatusCode::CONFLICT,
+            OpError::NotFound(_) => StatusCode::NOT_FOUND,
+            OpError::Forbidden(_) => StatusCode::FORBIDDEN,
+        };
+        ApiError::new(status, e.code(), e.to_string()).with_current(e.current().cloned())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(self.body)).into_response()
+    }
+}

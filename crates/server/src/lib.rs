@@ -1,0 +1,236 @@
+//! The Pitboss server: the one authority of a venue.
+//!
+//! It accepts or rejects every change, numbers the accepted ones per event,
+//! stores them (SQLite, WAL) and pushes them to that event's subscribers
+//! over WebSocket, with an HTTP API beside it on the same port. It runs on
+//! its own (`pitboss-server`) or inside the director's app ([`start`]).
+//!
+//! Threads: the HTTP/WebSocket side runs on tokio; the store belongs to one
+//! writer thread (`writer.rs`) that every change goes through.
+
+pub mod auth;
+pub mod demo;
+pub mod error;
+pub mod http;
+pub mod store;
+pub mod time;
+pub mod writer;
+pub mod ws;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context as _;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use pitboss_core::limits::MAX_MESSAGE_BYTES;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use auth::JoinCodes;
+pub use store::Synchronous;
+pub use writer::Snapshot;
+
+use auth::Auth;
+use writer::{Writer, WriterHandle};
+
+/// How to run a server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Folder of the store (`pitboss.db`).
+    pub data_dir: PathBuf,
+    /// Join codes; when absent, the ones stored from the last run, or new
+    /// random ones.
+    pub coordinator_code: Option<String>,
+    pub dealer_code: Option<String>,
+    /// Create the demo event when the store has no event yet.
+    pub demo: bool,
+    /// Changes kept per event for resumes (at least 10,000 by default).
+    pub retention: u64,
+    pub synchronous: Synchronous,
+}
+
+impl Config {
+    pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Config {
+        Config {
+            listen,
+            data_dir,
+            coordinator_code: None,
+            dealer_code: None,
+            demo: false,
+            retention: 10_000,
+            synchronous: Synchronous::Full,
+        }
+    }
+}
+
+/// What every request handler shares.
+pub struct AppState {
+    pub writer: WriterHandle,
+    pub auth: Arc<Auth>,
+    pub clock: time::ServerClock,
+    /// Cancelled on shutdown: open WebSockets close with 1001.
+    pub shutdown: CancellationToken,
+    /// WebSocket connection tasks, awaited (briefly) on shutdown.
+    pub tracker: TaskTracker,
+    pub next_conn: AtomicU64,
+}
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    codes: JoinCodes,
+    demo_event_id: Option<String>,
+    state: Arc<AppState>,
+    serve: tokio::task::JoinHandle<()>,
+    writer_thread: std::thread::JoinHandle<()>,
+}
+
+fn normalize_code(code: &str) -> anyhow::Result<String> {
+    let c = code.trim().to_ascii_uppercase();
+    anyhow::ensure!(
+        (4..=64).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_graphic()),
+        "a join code must be 4 to 64 printable characters without spaces"
+    );
+    Ok(c)
+}
+
+/// Opens the store, starts the writer, binds the port and serves.
+pub async fn start(config: Config) -> anyhow::Result<Server> {
+    let conn = store::open(&config.data_dir, config.synchronous)?;
+    let mut codes = JoinCodes {
+        coordinator: store::get_setting(&conn, "coordinator_code")?.unwrap_or_else(auth::random_join_code),
+        dealer: store::get_setting(&conn, "dealer_code")?.unwrap_or_else(auth::random_join_code),
+    };
+    if let Some(c) = &config.coordinator_code {
+        codes.coordinator = normalize_code(c)?;
+    }
+    if let Some(c) = &config.dealer_code {
+        codes.dealer = normalize_code(c)?;
+    }
+    anyhow::ensure!(
+        codes.coordinator != codes.dealer,
+        "the coordinator and dealer join codes must differ"
+    );
+    store::set_setting(&conn, "coordinator_code", &codes.coordinator)?;
+    store::set_setting(&conn, "dealer_code", &codes.dealer)?;
+    let sessions: Arc<RwLock<_>> = Arc::new(RwLock::new(store::load_sessions(&conn)?.into_iter().collect()));
+
+    let clock = time::ServerClock::new();
+    let (tx, rx) = mpsc::channel(4096);
+    let writer = Writer::new(conn, clock, config.retention, sessions.clone());
+    let writer_thread = std::thread::Builder::new()
+        .name("pitboss-writer".into())
+        .spawn(move || writer.run(rx))
+        .context("cannot start the writer thread")?;
+    let handle = WriterHandle::new(tx);
+
+    let demo_event_id = if config.demo {
+        Some(demo::ensure_demo_event(&handle).await?)
+    } else {
+        None
+    };
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(AppState {
+        writer: handle,
+        auth: Arc::new(Auth::new(codes.clone(), sessions)),
+        clock,
+        shutdown: CancellationToken::new(),
+        tracker: TaskTracker::new(),
+        next_conn: AtomicU64::new(1),
+    });
+    let app = router(state.clone());
+    let shutdown = state.shutdown.clone();
+    let serve = tokio::spawn(async move {
+        let r = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(e) = r {
+            tracing::error!("server stopped: {e}");
+        }
+    });
+    tracing::info!(%addr, "pitboss server listening");
+    Ok(Server {
+        addr,
+        codes,
+        demo_event_id,
+        state,
+        serve,
+        writer_thread,
+    })
+}
+
+/// Every route of the public API.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/api/health", get(http::health))
+        .route("/api/session", post(http::create_session))
+        .route("/api/events", get(http::list_events).post(http::create_event))
+        .route("/api/events/{id}/snapshot", get(http::snapshot))
+        .route("/api/events/{id}/ops", post(http::post_op))
+        .route("/api/events/{id}/changes", get(http::changes))
+        .route("/ws", get(ws::upgrade))
+        .fallback(http::not_found)
+        .layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES))
+        .with_state(state)
+}
+
+impl Server {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn join_codes(&self) -> &JoinCodes {
+        &self.codes
+    }
+
+    /// The demo event, when started with `demo`.
+    pub fn demo_event_id(&self) -> Option<&str> {
+        self.demo_event_id.as_deref()
+    }
+
+    /// Server time now, in ms since the Unix epoch.
+    pub fn now_ms(&self) -> i64 {
+        self.state.clock.now_ms()
+    }
+
+    /// An event's state as a snapshot, for an in-process host.
+    pub async fn snapshot(&self, event_id: &str) -> Result<Snapshot, error::ApiError> {
+        self.state.writer.snapshot(event_id.to_string()).await
+    }
+
+    /// A token that resolves when shutdown has begun.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.state.shutdown.clone()
+    }
+
+    /// Resolves when the server stops serving (after [`Server::shutdown`] or a
+    /// fatal error).
+    pub async fn stopped(&mut self) {
+        drop((&mut self.serve).await);
+    }
+
+    /// Stops accepting, closes WebSockets with 1001, lets the writer commit
+    /// what it has queued, and closes the store.
+    pub async fn shutdown(self) {
+        self.state.shutdown.cancel();
+        drop(self.serve.await);
+        self.state.tracker.close();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.state.tracker.wait()).await;
+        drop(self.state);
+        // The writer exits when the last handle is gone; wait for it off the
+        // runtime's worker threads.
+        let t = self.writer_thread;
+        drop(tokio::task::spawn_blocking(move || t.join()).await);
+    }
+}

@@ -1,0 +1,455 @@
+//! The SQLite store: schema, migrations and the statements the writer runs.
+//!
+//! Only the writer thread (see `writer.rs`) holds a connection, so there is
+//! exactly one writer and every read-modify-write happens inside its
+//! `BEGIN IMMEDIATE` transaction (rule 3). Text from clients is bound as
+//! parameters, never formatted into SQL.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use pitboss_core::ops::{Actor, EventState, Role};
+use pitboss_core::protocol::EventSummary;
+use pitboss_core::{ClockState, EventDetails, Incident, IncidentStatus, Severity, Stats, Structure};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite_migration::{Migrations, M};
+
+/// How hard SQLite works to keep a commit through a power cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// Every commit reaches the disk before it is acknowledged: survives the
+    /// host laptop being unplugged. The default; group commit keeps it fast.
+    #[default]
+    Full,
+    /// Survives a crash of the process but may lose the last commits on
+    /// power loss. Faster.
+    Normal,
+}
+
+impl Synchronous {
+    pub fn parse(s: &str) -> Option<Synchronous> {
+        match s.to_ascii_lowercase().as_str() {
+            "full" => Some(Synchronous::Full),
+            "normal" => Some(Synchronous::Normal),
+            _ => None,
+        }
+    }
+}
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(
+        r#"
+        CREATE TABLE events (
+            id TEXT PRIMARY KEY,
+            details TEXT NOT NULL,
+            created_at_ms INTEGER NOT NULL,
+            -- sequence number of the last accepted change
+            seq INTEGER NOT NULL DEFAULT 0,
+            -- changes up to and including this seq are no longer kept
+            pruned_through INTEGER NOT NULL DEFAULT 0,
+            clock TEXT NOT NULL,
+            structure TEXT NOT NULL,
+            stats TEXT NOT NULL,
+            next_incident INTEGER NOT NULL DEFAULT 1
+        );
+        CREATE TABLE incidents (
+            event_id TEXT NOT NULL REFERENCES events(id),
+            id TEXT NOT NULL,
+            table_label TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            status TEXT NOT NULL,
+            note TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            lock_version INTEGER NOT NULL,
+            created_at_ms INTEGER NOT NULL,
+            updated_at_ms INTEGER NOT NULL,
+            PRIMARY KEY (event_id, id)
+        );
+        CREATE TABLE changes (
+            event_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            op_id TEXT NOT NULL,
+            -- the exact frame broadcast, so a replay sends the same bytes
+            frame TEXT NOT NULL,
+            PRIMARY KEY (event_id, seq)
+        ) WITHOUT ROWID;
+        CREATE TABLE ops (
+            op_id TEXT PRIMARY KEY,
+            event_id TEXT NOT NULL,
+            -- the op as first received, to refuse an op_id reused for another op
+            request TEXT NOT NULL,
+            -- the answer given, returned as-is to every retry
+            outcome TEXT NOT NULL,
+            at_ms INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE sessions (
+            token_hash TEXT PRIMARY KEY,
+            operator_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            device TEXT NOT NULL,
+            role TEXT NOT NULL,
+            created_at_ms INTEGER NOT NULL
+        );
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        "#,
+    )])
+}
+
+/// Opens (creating if needed) the store in `dir`, migrated to the latest schema.
+pub fn open(dir: &Path, sync: Synchronous) -> anyhow::Result<Connection> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create data folder {}", dir.display()))?;
+    let path = dir.join("pitboss.db");
+    let mut conn = Connection::open(&path)
+        .with_context(|| format!("cannot open store {}", path.display()))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match sync {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        },
+    )?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    migrations()
+        .to_latest(&mut conn)
+        .context("cannot migrate the store")?;
+    Ok(conn)
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> rusqlite::Result<String> {
+    serde_json::to_string(v).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+pub fn get_setting(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+        .optional()
+}
+
+pub fn set_setting(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO settings (key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+pub fn load_sessions(conn: &Connection) -> rusqlite::Result<Vec<(String, Actor)>> {
+    let mut stmt =
+        conn.prepare("SELECT token_hash, operator_id, name, device, role FROM sessions")?;
+    let rows = stmt.query_map([], |r| {
+        let role: String = r.get(4)?;
+        Ok((
+            r.get::<_, String>(0)?,
+            Actor {
+                operator_id: r.get(1)?,
+                name: r.get(2)?,
+                device: r.get(3)?,
+                role: Role::parse(&role).unwrap_or(Role::Dealer),
+            },
+        ))
+    })?;
+    rows.collect()
+}
+
+pub fn insert_session(
+    tx: &Transaction<'_>,
+    token_hash: &str,
+    actor: &Actor,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO sessions (token_hash, operator_id, name, device, role, created_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            token_hash,
+            actor.operator_id,
+            actor.name,
+            actor.device,
+            actor.role.as_str(),
+            now_ms
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn list_events(conn: &Connection) -> rusqlite::Result<Vec<EventSummary>> {
+    let mut stmt =
+        conn.prepare("SELECT id, details, seq, created_at_ms FROM events ORDER BY created_at_ms, id")?;
+    let rows = stmt.query_map([], |r| {
+        let details: EventDetails = from_json(&r.get::<_, String>(1)?)?;
+        Ok(EventSummary {
+            id: r.get(0)?,
+            name: details.name,
+            seq: r.get(2)?,
+            created_at_ms: r.get(3)?,
+        })
+    })?;
+    rows.collect()
+}
+
+pub fn insert_event(
+    tx: &Transaction<'_>,
+    id: &str,
+    state: &EventState,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO events (id, details, created_at_ms, clock, structure, stats)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            id,
+            to_json(&state.details)?,
+            now_ms,
+            to_json(&state.clock)?,
+            to_json(&state.structure)?,
+            to_json(&state.stats)?
+        ],
+    )?;
+    Ok(())
+}
+
+/// An event's records with its bookkeeping, read inside the write transaction.
+pub struct EventRow {
+    pub state: EventState,
+    pub seq: u64,
+    pub pruned_through: u64,
+    pub next_incident: u64,
+}
+
+pub fn load_event(conn: &Connection, id: &str) -> rusqlite::Result<Option<EventRow>> {
+    conn.query_row(
+        "SELECT details, clock, structure, stats, seq, pruned_through, next_incident
+         FROM events WHERE id = ?1",
+        [id],
+        |r| {
+            Ok(EventRow {
+                state: EventState {
+                    details: from_json(&r.get::<_, String>(0)?)?,
+                    clock: from_json(&r.get::<_, String>(1)?)?,
+                    structure: from_json(&r.get::<_, String>(2)?)?,
+                    stats: from_json(&r.get::<_, String>(3)?)?,
+                },
+                seq: r.get(4)?,
+                pruned_through: r.get(5)?,
+                next_incident: r.get(6)?,
+            })
+        },
+    )
+    .optional()
+}
+
+pub fn event_seq(conn: &Connection, id: &str) -> rusqlite::Result<Option<(u64, u64)>> {
+    conn.query_row(
+        "SELECT seq, pruned_through FROM events WHERE id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}
+
+fn severity_str(s: Severity) -> &'static str {
+    match s {
+        Severity::Low => "low",
+        Severity::Medium => "medium",
+        Severity::High => "high",
+    }
+}
+
+fn incident_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
+    let severity: String = r.get(3)?;
+    let status: String = r.get(4)?;
+    Ok(Incident {
+        id: r.get(0)?,
+        table: r.get(1)?,
+        kind: r.get(2)?,
+        severity: from_json(&format!("\"{severity}\""))?,
+        status: from_json(&format!("\"{status}\""))?,
+        note: r.get(5)?,
+        created_by: r.get(6)?,
+        lock_version: r.get(7)?,
+        created_at_ms: r.get(8)?,
+        updated_at_ms: r.get(9)?,
+    })
+}
+
+const INCIDENT_COLUMNS: &str = "id, table_label, kind, severity, status, note, created_by, lock_version, created_at_ms, updated_at_ms";
+
+pub fn load_incident(conn: &Connection, event_id: &str, id: &str) -> rusqlite::Result<Option<Incident>> {
+    conn.query_row(
+        &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE event_id = ?1 AND id = ?2"),
+        params![event_id, id],
+        incident_from_row,
+    )
+    .optional()
+}
+
+pub fn load_incidents(conn: &Connection, event_id: &str) -> rusqlite::Result<Vec<Incident>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE event_id = ?1 ORDER BY created_at_ms, rowid"
+    ))?;
+    let rows = stmt.query_map([event_id], incident_from_row)?;
+    rows.collect()
+}
+
+pub fn insert_incident(tx: &Connection, event_id: &str, i: &Incident) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO incidents (event_id, id, table_label, kind, severity, status, note, created_by,
+                                lock_version, created_at_ms, updated_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        event_id,
+        i.id,
+        i.table,
+        i.kind,
+        severity_str(i.severity),
+        status_str(i.status),
+        i.note,
+        i.created_by,
+        i.lock_version,
+        i.created_at_ms,
+        i.updated_at_ms
+    ])?;
+    Ok(())
+}
+
+fn status_str(s: IncidentStatus) -> &'static str {
+    s.as_str()
+}
+
+/// Optimistic update: only succeeds if the stored version is still the one
+/// the edit was computed from. Returns whether a row changed.
+pub fn update_incident(
+    tx: &Connection,
+    event_id: &str,
+    i: &Incident,
+    base_version: u64,
+) -> rusqlite::Result<bool> {
+    let n = tx
+        .prepare_cached(
+            "UPDATE incidents SET table_label = ?3, kind = ?4, severity = ?5, status = ?6, note = ?7,
+                    lock_version = ?8, updated_at_ms = ?9
+             WHERE event_id = ?1 AND id = ?2 AND lock_version = ?10",
+        )?
+        .execute(params![
+            event_id,
+            i.id,
+            i.table,
+            i.kind,
+            severity_str(i.severity),
+            status_str(i.status),
+            i.note,
+            i.lock_version,
+            i.updated_at_ms,
+            base_version
+        ])?;
+    Ok(n == 1)
+}
+
+pub fn save_clock(tx: &Connection, event_id: &str, c: &ClockState) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE events SET clock = ?2 WHERE id = ?1")?
+        .execute(params![event_id, to_json(c)?])?;
+    Ok(())
+}
+
+pub fn save_stats(tx: &Connection, event_id: &str, s: &Stats) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE events SET stats = ?2 WHERE id = ?1")?
+        .execute(params![event_id, to_json(s)?])?;
+    Ok(())
+}
+
+pub fn save_structure(tx: &Connection, event_id: &str, s: &Structure) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE events SET structure = ?2 WHERE id = ?1")?
+        .execute(params![event_id, to_json(s)?])?;
+    Ok(())
+}
+
+pub fn bump_seq(tx: &Connection, event_id: &str, seq: u64, next_incident: u64) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE events SET seq = ?2, next_incident = ?3 WHERE id = ?1")?
+        .execute(params![event_id, seq, next_incident])?;
+    Ok(())
+}
+
+pub fn insert_change(
+    tx: &Connection,
+    event_id: &str,
+    seq: u64,
+    op_id: &str,
+    frame: &str,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached("INSERT INTO changes (event_id, seq, op_id, frame) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![event_id, seq, op_id, frame])?;
+    Ok(())
+}
+
+/// Drops changes older than the newest `keep`, in one statement.
+pub fn prune_changes(tx: &Connection, event_id: &str, through: u64) -> rusqlite::Result<()> {
+    tx.prepare_cached("DELETE FROM changes WHERE event_id = ?1 AND seq <= ?2")?
+        .execute(params![event_id, through])?;
+    tx.prepare_cached("UPDATE events SET pruned_through = ?2 WHERE id = ?1")?
+        .execute(params![event_id, through])?;
+    Ok(())
+}
+
+pub fn changes_after(conn: &Connection, event_id: &str, after: u64) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT frame FROM changes WHERE event_id = ?1 AND seq > ?2 ORDER BY seq")?;
+    let rows = stmt.query_map(params![event_id, after], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// A remembered op: what it asked and what it was answered.
+pub struct StoredOp {
+    pub event_id: String,
+    pub request: String,
+    pub outcome: String,
+}
+
+pub fn find_op(tx: &Connection, op_id: &str) -> rusqlite::Result<Option<StoredOp>> {
+    tx.prepare_cached("SELECT event_id, request, outcome FROM ops WHERE op_id = ?1")?
+        .query_row([op_id], |r| {
+            Ok(StoredOp {
+                event_id: r.get(0)?,
+                request: r.get(1)?,
+                outcome: r.get(2)?,
+            })
+        })
+        .optional()
+}
+
+pub fn insert_op(
+    tx: &Connection,
+    op_id: &str,
+    event_id: &str,
+    request: &str,
+    outcome: &str,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO ops (op_id, event_id, request, outcome, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![op_id, event_id, request, outcome, now_ms])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn migrations_are_valid() {
+        assert!(super::migrations().validate().is_ok());
+    }
+}

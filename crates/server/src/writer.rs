@@ -1,0 +1,680 @@
+//! The writer: one thread that owns the store connection and the subscriber
+//! registry, and through which every change and every subscription passes.
+//!
+//! Why one thread: it makes the order of changes the order of this loop
+//! (rule 1), makes each read-modify-write trivially atomic (rule 3), and
+//! lets a subscription be registered at an exact point of that order, so a
+//! subscriber gets every change after its `after` once, with no gap and no
+//! duplicate (rules 2 and 8).
+//!
+//! Group commit: the loop drains whatever commands queued while it worked
+//! and runs the consecutive writes in one `BEGIN IMMEDIATE` transaction,
+//! each op in its own savepoint. One fsync then covers many ops, which is
+//! what makes `synchronous = FULL` affordable. Acks are sent only after the
+//! commit, and broadcasts leave after it, in sequence order, with a
+//! non-blocking `try_send` per subscriber: a subscriber whose queue is full
+//! is cut off (it will resume) and never slows the writer or anyone else.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+
+use pitboss_core::ops::{apply, Actor, ApplyContext, ChangeRecords, EventState, Op};
+use pitboss_core::protocol::{
+    By, Change, ErrorBody, EventSnapshotState, EventSummary, OpAccepted, ServerMsg,
+};
+use pitboss_core::{ClockState, EventDetails, Level, Stats, Structure};
+use rusqlite::{Connection, TransactionBehavior};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+/// A text frame shared by every subscriber it goes to: cloning it bumps a
+/// reference count, so a change is serialized once however many screens
+/// receive it.
+pub type Frame = axum::extract::ws::Utf8Bytes;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::ApiError;
+use crate::store;
+use crate::time::ServerClock;
+
+/// What a connection's send queue carries.
+#[derive(Debug)]
+pub enum Outbound {
+    /// One frame, shared by every subscriber it goes to (serialized once).
+    Frame(Frame),
+    /// The catch-up of a subscription (snapshot or replay, then `subscribed`),
+    /// queued as one item so that a long replay cannot overflow the queue.
+    Batch(Vec<Frame>),
+    /// Close the socket with this code and reason.
+    Close(u16, String),
+}
+
+/// A connection's registration for one event's changes.
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    pub conn_id: u64,
+    pub tx: mpsc::Sender<Outbound>,
+    /// Cancelled by the writer when this connection's queue overflows.
+    pub kill: CancellationToken,
+}
+
+/// The answer to an op, stored with its op id and returned to every retry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum OpOutcome {
+    Accepted(OpAccepted),
+    Rejected {
+        status: u16,
+        #[serde(flatten)]
+        body: ErrorBody,
+    },
+}
+
+pub struct OpCmd {
+    pub event_id: String,
+    pub op_id: String,
+    pub op: Op,
+    pub actor: Actor,
+    pub reply: oneshot::Sender<Result<OpOutcome, ApiError>>,
+}
+
+pub struct Snapshot {
+    pub event_id: String,
+    pub seq: u64,
+    pub server_time_ms: i64,
+    pub state: EventSnapshotState,
+}
+
+pub enum Cmd {
+    Op(OpCmd),
+    CreateEvent {
+        details: EventDetails,
+        levels: Vec<Level>,
+        reply: oneshot::Sender<Result<EventSummary, ApiError>>,
+    },
+    Session {
+        token_hash: String,
+        actor: Actor,
+        reply: oneshot::Sender<Result<(), ApiError>>,
+    },
+    ListEvents {
+        reply: oneshot::Sender<Result<Vec<EventSummary>, ApiError>>,
+    },
+    Snapshot {
+        event_id: String,
+        reply: oneshot::Sender<Result<Snapshot, ApiError>>,
+    },
+    Changes {
+        event_id: String,
+        after: u64,
+        reply: oneshot::Sender<Result<Vec<String>, ApiError>>,
+    },
+    Subscribe {
+        event_id: String,
+        after: Option<u64>,
+        sub: Subscriber,
+        reply: oneshot::Sender<Result<(), ApiError>>,
+    },
+    Unsubscribe {
+        event_id: String,
+        conn_id: u64,
+    },
+    Disconnect {
+        conn_id: u64,
+    },
+}
+
+impl Cmd {
+    fn is_write(&self) -> bool {
+        matches!(self, Cmd::Op(_) | Cmd::CreateEvent { .. } | Cmd::Session { .. })
+    }
+}
+
+/// Most commands run in one group commit.
+const MAX_BATCH: usize = 512;
+
+pub struct Writer {
+    conn: Connection,
+    clock: ServerClock,
+    /// Changes kept per event for resumes; older ones need a snapshot.
+    retention: u64,
+    subs: HashMap<String, Vec<Subscriber>>,
+    sessions: Arc<RwLock<HashMap<String, Actor>>>,
+}
+
+enum Reply {
+    Op(oneshot::Sender<Result<OpOutcome, ApiError>>, Result<OpOutcome, ApiError>),
+    Event(oneshot::Sender<Result<EventSummary, ApiError>>, Result<EventSummary, ApiError>),
+    Session(oneshot::Sender<Result<(), ApiError>>, Result<(), ApiError>, Option<(String, Actor)>),
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!("store error: {e}");
+    ApiError::internal(format!("store error: {e}"))
+}
+
+impl Writer {
+    pub fn new(
+        conn: Connection,
+        clock: ServerClock,
+        retention: u64,
+        sessions: Arc<RwLock<HashMap<String, Actor>>>,
+    ) -> Writer {
+        Writer {
+            conn,
+            clock,
+            retention: retention.max(1),
+            subs: HashMap::new(),
+            sessions,
+        }
+    }
+
+    /// Runs until every sender is dropped, then returns (closing the store).
+    pub fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut cmds = vec![first];
+            while cmds.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(c) => cmds.push(c),
+                    Err(_) => break,
+                }
+            }
+            let mut writes = Vec::new();
+            for cmd in cmds {
+                if cmd.is_write() {
+                    writes.push(cmd);
+                } else {
+                    // A read or a subscription must see every write queued
+                    // before it: commit those first.
+                    self.commit(std::mem::take(&mut writes));
+                    self.read(cmd);
+                }
+            }
+            self.commit(writes);
+        }
+        tracing::info!("writer stopped; store closed");
+    }
+
+    fn commit(&mut self, cmds: Vec<Cmd>) {
+        if cmds.is_empty() {
+            return;
+        }
+        let mut replies = Vec::with_capacity(cmds.len());
+        let mut broadcasts: Vec<(String, Frame)> = Vec::new();
+        let now = self.clock.now_ms();
+        let retention = self.retention;
+        let tx = match self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+        {
+            Ok(tx) => tx,
+            Err(e) => {
+                let err = internal(e);
+                for cmd in cmds {
+                    fail(cmd, err.clone());
+                }
+                return;
+            }
+        };
+        let mut tx = tx;
+        for cmd in cmds {
+            match cmd {
+                Cmd::Op(c) => {
+                    let result = match tx.savepoint() {
+                        Ok(mut sp) => {
+                            let r = apply_op(&mut sp, &c, now, retention);
+                            match r {
+                                Ok((outcome, frame)) => match sp.commit() {
+                                    Ok(()) => {
+                                        if let Some(f) = frame {
+                                            broadcasts.push((c.event_id.clone(), f));
+                                        }
+                                        Ok(outcome)
+                                    }
+                                    Err(e) => Err(internal(e)),
+                                },
+                                Err(e) => Err(e),
+                            }
+                        }
+                        Err(e) => Err(internal(e)),
+                    };
+                    replies.push(Reply::Op(c.reply, result));
+                }
+                Cmd::CreateEvent {
+                    details,
+                    levels,
+                    reply,
+                } => {
+                    let id = format!("ev-{}", crate::auth::random_hex(5));
+                    let structure = Structure::new(levels);
+                    let state = EventState {
+                        clock: ClockState::initial(&structure, now),
+                        stats: Stats::default().derive(&details),
+                        details,
+                        structure,
+                    };
+                    let r = store::insert_event(&tx, &id, &state, now)
+                        .map(|()| EventSummary {
+                            id: id.clone(),
+                            name: state.details.name.clone(),
+                            seq: 0,
+                            created_at_ms: now,
+                        })
+                        .map_err(internal);
+                    replies.push(Reply::Event(reply, r));
+                }
+                Cmd::Session {
+                    token_hash,
+                    actor,
+                    reply,
+                } => {
+                    let r = store::insert_session(&tx, &token_hash, &actor, now).map_err(internal);
+                    let add = r.is_ok().then(|| (token_hash, actor));
+                    replies.push(Reply::Session(reply, r, add));
+                }
+                other => fail(other, ApiError::internal("misrouted read")),
+            }
+        }
+        if let Err(e) = tx.commit() {
+            // Nothing of this batch is stored: nobody gets an ack for it.
+            let err = internal(e);
+            for r in replies {
+                match r {
+                    Reply::Op(tx, _) => drop(tx.send(Err(err.clone()))),
+                    Reply::Event(tx, _) => drop(tx.send(Err(err.clone()))),
+                    Reply::Session(tx, _, _) => drop(tx.send(Err(err.clone()))),
+                }
+            }
+            return;
+        }
+        for r in replies {
+            match r {
+                Reply::Op(tx, r) => drop(tx.send(r)),
+                Reply::Event(tx, r) => drop(tx.send(r)),
+                Reply::Session(tx, r, add) => {
+                    if let Some((hash, actor)) = add {
+                        if let Ok(mut map) = self.sessions.write() {
+                            map.insert(hash, actor);
+                        }
+                    }
+                    drop(tx.send(r));
+                }
+            }
+        }
+        for (event_id, frame) in broadcasts {
+            self.broadcast(&event_id, frame);
+        }
+    }
+
+    fn broadcast(&mut self, event_id: &str, frame: Frame) {
+        let Some(subs) = self.subs.get_mut(event_id) else {
+            return;
+        };
+        subs.retain(|s| match s.tx.try_send(Outbound::Frame(frame.clone())) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(conn = s.conn_id, event_id, "subscriber too slow; disconnecting it");
+                s.kill.cancel();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
+    }
+
+    fn read(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::ListEvents { reply } => {
+                drop(reply.send(store::list_events(&self.conn).map_err(internal)));
+            }
+            Cmd::Snapshot { event_id, reply } => {
+                drop(reply.send(self.snapshot(&event_id)));
+            }
+            Cmd::Changes {
+                event_id,
+                after,
+                reply,
+            } => {
+                let r = match store::event_seq(&self.conn, &event_id) {
+                    Ok(None) => Err(ApiError::not_found(format!("no event {event_id}"))),
+                    Ok(Some((seq, pruned))) => {
+                        if after < pruned || after > seq {
+                            Err(ApiError::gone(format!(
+                                "changes after {after} are not available (kept: {} to {seq}); take a snapshot",
+                                pruned + 1
+                            )))
+                        } else {
+                            store::changes_after(&self.conn, &event_id, after).map_err(internal)
+                        }
+                    }
+                    Err(e) => Err(internal(e)),
+                };
+                drop(reply.send(r));
+            }
+            Cmd::Subscribe {
+                event_id,
+                after,
+                sub,
+                reply,
+            } => {
+                let r = self.subscribe(&event_id, after, sub);
+                drop(reply.send(r));
+            }
+            Cmd::Unsubscribe { event_id, conn_id } => {
+                if let Some(v) = self.subs.get_mut(&event_id) {
+                    v.retain(|s| s.conn_id != conn_id);
+                }
+            }
+            Cmd::Disconnect { conn_id } => {
+                for v in self.subs.values_mut() {
+                    v.retain(|s| s.conn_id != conn_id);
+                }
+                self.subs.retain(|_, v| !v.is_empty());
+            }
+            // Writes are never routed here by `run`; keep the compiler honest.
+            Cmd::Op(c) => drop(c.reply.send(Err(ApiError::internal("misrouted op")))),
+            Cmd::CreateEvent { reply, .. } => {
+                drop(reply.send(Err(ApiError::internal("misrouted create"))))
+            }
+            Cmd::Session { reply, .. } => drop(reply.send(Err(ApiError::internal("misrouted session")))),
+        }
+    }
+
+    fn snapshot(&self, event_id: &str) -> Result<Snapshot, ApiError> {
+        let row = store::load_event(&self.conn, event_id)
+            .map_err(internal)?
+            .ok_or_else(|| ApiError::not_found(format!("no event {event_id}")))?;
+        let incidents = store::load_incidents(&self.conn, event_id).map_err(internal)?;
+        Ok(Snapshot {
+            event_id: event_id.to_string(),
+            seq: row.seq,
+            server_time_ms: self.clock.now_ms(),
+            state: EventSnapshotState {
+                event: row.state.details,
+                clock: row.state.clock,
+                structure: row.state.structure,
+                stats: row.state.stats,
+                incidents,
+            },
+        })
+    }
+
+    fn subscribe(&mut self, event_id: &str, after: Option<u64>, sub: Subscriber) -> Result<(), ApiError> {
+        let (seq, pruned) = store::event_seq(&self.conn, event_id)
+            .map_err(internal)?
+            .ok_or_else(|| ApiError::not_found(format!("no event {event_id}")))?;
+        let mut frames: Vec<Frame> = Vec::new();
+        match after {
+            Some(n) if n >= pruned && n <= seq => {
+                for f in store::changes_after(&self.conn, event_id, n).map_err(internal)? {
+                    frames.push(f.into());
+                }
+            }
+            _ => {
+                let s = self.snapshot(event_id)?;
+                let msg = ServerMsg::Snapshot {
+                    event_id: s.event_id,
+                    seq: s.seq,
+                    server_time_ms: s.server_time_ms,
+                    state: s.state,
+                };
+                frames.push(serde_json::to_string(&msg).map_err(internal)?.into());
+            }
+        }
+        let done = ServerMsg::Subscribed {
+            event_id: event_id.to_string(),
+            seq,
+        };
+        frames.push(serde_json::to_string(&done).map_err(internal)?.into());
+        match sub.tx.try_send(Outbound::Batch(frames)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                sub.kill.cancel();
+                return Err(ApiError::unavailable("connection queue is full"));
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return Ok(()),
+        }
+        let list = self.subs.entry(event_id.to_string()).or_default();
+        list.retain(|s| s.conn_id != sub.conn_id);
+        list.push(sub);
+        Ok(())
+    }
+}
+
+fn fail(cmd: Cmd, err: ApiError) {
+    match cmd {
+        Cmd::Op(c) => drop(c.reply.send(Err(err))),
+        Cmd::CreateEvent { reply, .. } => drop(reply.send(Err(err))),
+        Cmd::Session { reply, .. } => drop(reply.send(Err(err))),
+        Cmd::ListEvents { reply } => drop(reply.send(Err(err))),
+        Cmd::Snapshot { reply, .. } => drop(reply.send(Err(err))),
+        Cmd::Changes { reply, .. } => drop(reply.send(Err(err))),
+        Cmd::Subscribe { reply, .. } => drop(reply.send(Err(err))),
+        Cmd::Unsubscribe { .. } | Cmd::Disconnect { .. } => {}
+    }
+}
+
+/// The canonical text of an op, to tell a retry from a reuse of its op id.
+fn op_request(event_id: &str, op: &Op) -> String {
+    let op = serde_json::to_string(op).unwrap_or_default();
+    format!("{event_id} {op}")
+}
+
+/// One op inside its savepoint. Returns the answer and, when accepted, the
+/// frame to broadcast after the commit.
+fn apply_op(
+    tx: &mut rusqlite::Savepoint<'_>,
+    c: &OpCmd,
+    now: i64,
+    retention: u64,
+) -> Result<(OpOutcome, Option<Frame>), ApiError> {
+    let request = op_request(&c.event_id, &c.op);
+    if let Some(stored) = store::find_op(tx, &c.op_id).map_err(internal)? {
+        if stored.request != request || stored.event_id != c.event_id {
+            return Err(ApiError::invalid(format!(
+                "op_id {} was already used for a different operation; generate a new op_id for each operation",
+                c.op_id
+            )));
+        }
+        let outcome: OpOutcome = serde_json::from_str(&stored.outcome).map_err(internal)?;
+        return Ok((outcome, None));
+    }
+    let row = store::load_event(tx, &c.event_id)
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::not_found(format!("no event {}", c.event_id)))?;
+    let incident = match c.op.incident_id() {
+        Some(id) => store::load_incident(tx, &c.event_id, id).map_err(internal)?,
+        None => None,
+    };
+    let ctx = ApplyContext {
+        actor: &c.actor,
+        now_ms: now,
+        incident: incident.as_ref(),
+        new_incident_id: format!("inc-{}", row.next_incident),
+    };
+    let (outcome, frame) = match apply(&c.op, &row.state, &ctx) {
+        Ok(records) => {
+            let seq = row.seq + 1;
+            let mut next_incident = row.next_incident;
+            write_records(tx, &c.event_id, &c.op, &records, &mut next_incident)?;
+            let change = Change {
+                event_id: c.event_id.clone(),
+                seq,
+                op_id: c.op_id.clone(),
+                op: c.op.clone(),
+                by: By {
+                    operator_id: c.actor.operator_id.clone(),
+                    name: c.actor.name.clone(),
+                    device: c.actor.device.clone(),
+                },
+                at_ms: now,
+                records: records.clone(),
+            };
+            let frame = serde_json::to_string(&ServerMsg::Change(change)).map_err(internal)?;
+            store::insert_change(tx, &c.event_id, seq, &c.op_id, &frame).map_err(internal)?;
+            store::bump_seq(tx, &c.event_id, seq, next_incident).map_err(internal)?;
+            // Prune in steps of a tenth of the retention, not on every op.
+            let slack = (retention / 10).max(1);
+            if seq > row.pruned_through + retention + slack {
+                store::prune_changes(tx, &c.event_id, seq - retention).map_err(internal)?;
+            }
+            let outcome = OpOutcome::Accepted(OpAccepted {
+                op_id: c.op_id.clone(),
+                seq,
+                result: records,
+            });
+            (outcome, Some(Frame::from(frame)))
+        }
+        Err(e) => {
+            let api = ApiError::from(e);
+            let outcome = OpOutcome::Rejected {
+                status: api.status.as_u16(),
+                body: api.body,
+            };
+            (outcome, None)
+        }
+    };
+    let text = serde_json::to_string(&outcome).map_err(internal)?;
+    store::insert_op(tx, &c.op_id, &c.event_id, &request, &text, now).map_err(internal)?;
+    Ok((outcome, frame))
+}
+
+fn write_records(
+    tx: &Connection,
+    event_id: &str,
+    op: &Op,
+    r: &ChangeRecords,
+    next_incident: &mut u64,
+) -> Result<(), ApiError> {
+    if let Some(c) = &r.clock {
+        store::save_clock(tx, event_id, c).map_err(internal)?;
+    }
+    if let Some(s) = &r.stats {
+        store::save_stats(tx, event_id, s).map_err(internal)?;
+    }
+    if let Some(s) = &r.structure {
+        store::save_structure(tx, event_id, s).map_err(internal)?;
+    }
+    if let Some(i) = &r.incident {
+        match op {
+            Op::IncidentUpdate { base_version, .. } => {
+                if !store::update_incident(tx, event_id, i, *base_version).map_err(internal)? {
+                    return Err(ApiError::internal("incident changed under the write lock"));
+                }
+            }
+            _ => {
+                store::insert_incident(tx, event_id, i).map_err(internal)?;
+                *next_incident += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The async side's handle to the writer thread.
+#[derive(Clone)]
+pub struct WriterHandle {
+    tx: mpsc::Sender<Cmd>,
+}
+
+impl WriterHandle {
+    pub fn new(tx: mpsc::Sender<Cmd>) -> WriterHandle {
+        WriterHandle { tx }
+    }
+
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, ApiError>>) -> Cmd,
+    ) -> Result<T, ApiError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| ApiError::unavailable("the server is shutting down"))?;
+        rx.await
+            .map_err(|_| ApiError::unavailable("the server is shutting down"))?
+    }
+
+    /// Queues an op and returns a receiver for its answer. Queuing is done
+    /// before returning, so ops queued one after another apply in that order
+    /// even if their answers are awaited concurrently.
+    pub async fn queue_op(
+        &self,
+        event_id: String,
+        op_id: String,
+        op: Op,
+        actor: Actor,
+    ) -> Result<oneshot::Receiver<Result<OpOutcome, ApiError>>, ApiError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::Op(OpCmd {
+                event_id,
+                op_id,
+                op,
+                actor,
+                reply,
+            }))
+            .await
+            .map_err(|_| ApiError::unavailable("the server is shutting down"))?;
+        Ok(rx)
+    }
+
+    pub async fn op(&self, event_id: String, op_id: String, op: Op, actor: Actor) -> Result<OpOutcome, ApiError> {
+        let rx = self.queue_op(event_id, op_id, op, actor).await?;
+        rx.await
+            .map_err(|_| ApiError::unavailable("the server is shutting down"))?
+    }
+
+    pub async fn create_event(&self, details: EventDetails, levels: Vec<Level>) -> Result<EventSummary, ApiError> {
+        self.call(|reply| Cmd::CreateEvent {
+            details,
+            levels,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn add_session(&self, token_hash: String, actor: Actor) -> Result<(), ApiError> {
+        self.call(|reply| Cmd::Session {
+            token_hash,
+            actor,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn list_events(&self) -> Result<Vec<EventSummary>, ApiError> {
+        self.call(|reply| Cmd::ListEvents { reply }).await
+    }
+
+    pub async fn snapshot(&self, event_id: String) -> Result<Snapshot, ApiError> {
+        self.call(|reply| Cmd::Snapshot { event_id, reply }).await
+    }
+
+    pub async fn changes(&self, event_id: String, after: u64) -> Result<Vec<String>, ApiError> {
+        self.call(|reply| Cmd::Changes {
+            event_id,
+            after,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn subscribe(&self, event_id: String, after: Option<u64>, sub: Subscriber) -> Result<(), ApiError> {
+        self.call(|reply| Cmd::Subscribe {
+            event_id,
+            after,
+            sub,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn unsubscribe(&self, event_id: String, conn_id: u64) {
+        drop(self.tx.send(Cmd::Unsubscribe { event_id, conn_id }).await);
+    }
+
+    pub async fn disconnect(&self, conn_id: u64) {
+        drop(self.tx.send(Cmd::Disconnect { conn_id }).await);
+    }
+}

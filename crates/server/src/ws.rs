@@ -1,0 +1,271 @@
+//! The WebSocket half of the public API: one task pair per connection.
+//!
+//! The reader parses frames and talks to the writer; the sender owns the
+//! socket's write half and drains the connection's bounded queue, writing
+//! everything queued and flushing once (one flush per message falls behind
+//! at thousands of subscribers). When the writer finds this queue full it
+//! cancels `kill`, and the connection closes with 1013 rather than letting
+//! one slow screen hold up the room; the client resumes from its last seq.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use pitboss_core::limits::MAX_MESSAGE_BYTES;
+use pitboss_core::ops::Actor;
+use pitboss_core::protocol::{ClientMsg, ServerMsg};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::ApiError;
+use crate::http::{check_op, token_of};
+use crate::writer::{Frame, OpOutcome, Outbound, Subscriber};
+use crate::AppState;
+
+/// Frames a connection may have queued before it counts as too slow.
+pub const QUEUE_FRAMES: usize = 1024;
+/// Events one connection may subscribe to at once.
+pub const MAX_SUBSCRIPTIONS: usize = 64;
+
+/// Close codes this server uses.
+pub mod close {
+    /// Server shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// A message over 64 KiB.
+    pub const TOO_BIG: u16 = 1009;
+    /// The connection could not keep up; reconnect and resume.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+}
+
+pub async fn upgrade(State(st): State<Arc<AppState>>, parts: Parts, ws: WebSocketUpgrade) -> Response {
+    let Some(actor) = token_of(&parts).and_then(|t| st.auth.lookup(&t)) else {
+        return ApiError::unauthorized(
+            "the WebSocket needs a session token: Authorization: Bearer TOKEN or /ws?token=TOKEN",
+        )
+        .into_response();
+    };
+    // 4 KiB read buffer: tungstenite's default 128 KiB is zero-filled per
+    // connection, ~135 KiB per idle screen (PLATFORM.md).
+    ws.read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| {
+            let tracker = st.tracker.clone();
+            tracker.track_future(connection(st, actor, socket))
+        })
+}
+
+fn frame(msg: &ServerMsg) -> Frame {
+    Frame::from(serde_json::to_string(msg).unwrap_or_default())
+}
+
+fn error_frame(e: &ApiError) -> Frame {
+    frame(&ServerMsg::Error {
+        error: e.body.error.clone(),
+        message: e.body.message.clone(),
+    })
+}
+
+fn rejected_frame(op_id: &str, e: ApiError) -> Frame {
+    frame(&ServerMsg::Rejected {
+        op_id: op_id.to_string(),
+        error: e.body.error,
+        message: e.body.message,
+        current: e.body.current,
+    })
+}
+
+fn outcome_frame(op_id: &str, outcome: Result<OpOutcome, ApiError>) -> Frame {
+    match outcome {
+        Ok(OpOutcome::Accepted(a)) => frame(&ServerMsg::Ack {
+            op_id: a.op_id,
+            seq: a.seq,
+            result: a.result,
+        }),
+        Ok(OpOutcome::Rejected { body, .. }) => frame(&ServerMsg::Rejected {
+            op_id: op_id.to_string(),
+            error: body.error,
+            message: body.message,
+            current: body.current,
+        }),
+        Err(e) => rejected_frame(op_id, e),
+    }
+}
+
+async fn connection(st: Arc<AppState>, actor: Actor, socket: WebSocket) {
+    let conn_id = st.next_conn.fetch_add(1, Ordering::Relaxed);
+    let (mut sink, mut stream) = socket.split();
+    let (tx, mut rx) = mpsc::channel::<Outbound>(QUEUE_FRAMES);
+    let kill = CancellationToken::new();
+    let shutdown = st.shutdown.clone();
+    tracing::debug!(conn_id, name = actor.name, "websocket open");
+
+    let sender = {
+        let kill = kill.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let close = |code: u16, reason: &str| {
+                Message::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.to_string().into(),
+                }))
+            };
+            loop {
+                tokio::select! {
+                    biased;
+                    () = kill.cancelled() => {
+                        drop(sink.send(close(close::TRY_AGAIN_LATER, "too slow to keep up: reconnect and resume")).await);
+                        break;
+                    }
+                    () = shutdown.cancelled() => {
+                        drop(sink.send(close(close::GOING_AWAY, "server shutting down")).await);
+                        break;
+                    }
+                    next = rx.recv() => {
+                        let Some(first) = next else { break };
+                        let mut pending = Some(first);
+                        let mut ok = true;
+                        while let Some(item) = pending.take() {
+                            match item {
+                                Outbound::Frame(f) => ok = sink.feed(Message::Text(f)).await.is_ok(),
+                                Outbound::Batch(fs) => {
+                                    for f in fs {
+                                        ok = sink.feed(Message::Text(f)).await.is_ok();
+                                        if !ok { break; }
+                                    }
+                                }
+                                Outbound::Close(code, reason) => {
+                                    drop(sink.send(close(code, &reason)).await);
+                                    ok = false;
+                                }
+                            }
+                            if !ok { break; }
+                            pending = rx.try_recv().ok();
+                        }
+                        if !ok || sink.flush().await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            kill.cancel();
+        })
+    };
+
+    let mut subscriptions: HashSet<String> = HashSet::new();
+    loop {
+        let msg = tokio::select! {
+            () = kill.cancelled() => break,
+            () = shutdown.cancelled() => break,
+            m = stream.next() => m,
+        };
+        match msg {
+            None => break,
+            Some(Err(e)) => {
+                let text = e.to_string();
+                // tungstenite reports an oversized message as a capacity
+                // error ("Message too long" / "Space limit exceeded").
+                if text.contains("too long") || text.contains("Space limit") {
+                    drop(tx.send(Outbound::Close(
+                        close::TOO_BIG,
+                        format!("message larger than {MAX_MESSAGE_BYTES} bytes"),
+                    )).await);
+                }
+                tracing::debug!(conn_id, "websocket read error: {text}");
+                break;
+            }
+            Some(Ok(Message::Text(text))) => {
+                handle_text(&st, &actor, conn_id, &tx, &kill, &mut subscriptions, &text).await;
+            }
+            Some(Ok(Message::Binary(_))) => {
+                let e = ApiError::invalid("binary frames are not accepted: send one JSON object per text frame");
+                drop(tx.send(Outbound::Frame(error_frame(&e))).await);
+            }
+            Some(Ok(Message::Close(_))) => break,
+            Some(Ok(_)) => {} // ping/pong: answered by the library
+        }
+    }
+    st.writer.disconnect(conn_id).await;
+    drop(tx);
+    // Let the sender flush what is queued (acks, a close frame), briefly.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), sender).await;
+    tracing::debug!(conn_id, "websocket closed");
+}
+
+async fn handle_text(
+    st: &Arc<AppState>,
+    actor: &Actor,
+    conn_id: u64,
+    tx: &mpsc::Sender<Outbound>,
+    kill: &CancellationToken,
+    subscriptions: &mut HashSet<String>,
+    text: &str,
+) {
+    let reply = |f: Frame| async move { drop(tx.send(Outbound::Frame(f)).await) };
+    let msg: ClientMsg = match serde_json::from_str(text) {
+        Ok(m) => m,
+        Err(e) => {
+            let e = ApiError::invalid(format!("cannot read this frame: {e}"));
+            return reply(error_frame(&e)).await;
+        }
+    };
+    match msg {
+        ClientMsg::Ping { client_time_ms } => {
+            reply(frame(&ServerMsg::Pong {
+                client_time_ms,
+                server_time_ms: st.clock.now_ms(),
+            }))
+            .await;
+        }
+        ClientMsg::Subscribe { event_id, after } => {
+            if !subscriptions.contains(&event_id) && subscriptions.len() >= MAX_SUBSCRIPTIONS {
+                let e = ApiError::invalid(format!(
+                    "at most {MAX_SUBSCRIPTIONS} subscriptions per connection"
+                ));
+                return reply(error_frame(&e)).await;
+            }
+            let sub = Subscriber {
+                conn_id,
+                tx: tx.clone(),
+                kill: kill.clone(),
+            };
+            match st.writer.subscribe(event_id.clone(), after, sub).await {
+                Ok(()) => {
+                    subscriptions.insert(event_id);
+                }
+                Err(e) => reply(error_frame(&e)).await,
+            }
+        }
+        ClientMsg::Unsubscribe { event_id } => {
+            st.writer.unsubscribe(event_id.clone(), conn_id).await;
+            subscriptions.remove(&event_id);
+            reply(frame(&ServerMsg::Unsubscribed { event_id })).await;
+        }
+        ClientMsg::Op { op_id, event_id, op } => {
+            let op = match check_op(actor, &op_id, op) {
+                Ok(op) => op,
+                Err(e) => return reply(rejected_frame(&op_id, e)).await,
+            };
+            // Queue now, in frame order; await the answer on the side so a
+            // client may pipeline ops without waiting for each ack.
+            match st.writer.queue_op(event_id, op_id.clone(), op, actor.clone()).await {
+                Ok(rx) => {
+                    let tx = tx.clone();
+                    tokio::spawn(async move {
+                        let outcome = rx
+                            .await
+                            .unwrap_or_else(|_| Err(ApiError::unavailable("the server is shutting down")));
+                        drop(tx.send(Outbound::Frame(outcome_frame(&op_id, outcome))).await);
+                    });
+                }
+                Err(e) => reply(rejected_frame(&op_id, e)).await,
+            }
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! Test harness: the real `pitboss-server` binary on a loopback port, with
+//! real HTTP and WebSocket clients. Each server gets its own temp folder.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const COORD: &str = "COORD-1111";
+pub const DEALER: &str = "DEAL-2222";
+
+pub struct TestServer {
+    pub child: Child,
+    pub addr: String,
+    pub demo_event: Option<String>,
+    pub data: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    extra: Vec<String>,
+}
+
+impl TestServer {
+    pub fn start(extra: &[&str]) -> Result<TestServer> {
+        let tmp = tempfile::tempdir()?;
+        let data = tmp.path().join("data");
+        let mut s = Self::spawn(&data, extra)?;
+        s._tmp = Some(tmp);
+        Ok(s)
+    }
+
+    fn spawn(data: &Path, extra: &[&str]) -> Result<TestServer> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pitboss-server"))
+            .args(["--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .args(["--coordinator-code", COORD, "--dealer-code", DEALER])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start pitboss-server")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let mut addr = None;
+        let mut demo_event = None;
+        for line in lines.by_ref() {
+            let line = line?;
+            if let Some(a) = line.strip_prefix("listening on http://") {
+                addr = Some(a.to_string());
+            }
+            if let Some(e) = line.strip_prefix("demo event: ") {
+                demo_event = Some(e.to_string());
+            }
+            if line.starts_with("dealer code:") && (!extra.contains(&"--demo")) {
+                break;
+            }
+            if demo_event.is_some() {
+                break;
+            }
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let addr = addr.ok_or_else(|| anyhow!("server printed no address"))?;
+        Ok(TestServer {
+            child,
+            addr,
+            demo_event,
+            data: data.to_path_buf(),
+            _tmp: None,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        })
+    }
+
+    /// `kill -9`: no chance to flush or close anything.
+    pub fn kill9(&mut self) -> Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
+    /// A new server process on the same store.
+    pub fn restart(&mut self) -> Result<()> {
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        let mut next = Self::spawn(&self.data, &extra)?;
+        std::mem::swap(&mut self.child, &mut next.child);
+        self.addr = next.addr.clone();
+        self.demo_event = next.demo_event.clone();
+        Ok(())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn login(&self, code: &str, name: &str) -> Result<Http> {
+        let client = reqwest::Client::new();
+        let r = client
+            .post(self.url("/api/session"))
+            .json(&json!({"join_code": code, "name": name, "device": format!("{name}-laptop")}))
+            .send()
+            .await?;
+        anyhow::ensure!(r.status() == 200, "login failed: {}", r.status());
+        let v: Value = r.json().await?;
+        Ok(Http {
+            client,
+            base: format!("http://{}", self.addr),
+            token: v["token"].as_str().context("token")?.to_string(),
+            role: v["role"].as_str().context("role")?.to_string(),
+        })
+    }
+
+    /// A coordinator creates an event with one very long level (so that
+    /// adjustments never cross a boundary) and returns its id.
+    pub async fn long_event(&self, http: &Http, name: &str) -> Result<String> {
+        let (status, v) = http
+            .post(
+                "/api/events",
+                &json!({
+                    "name": name,
+                    "starting_stack": 10000,
+                    "structure": {"levels": [
+                        {"kind": "level", "small_blind": 100, "big_blind": 200, "ante": 0, "duration_ms": 20 * 3_600_000},
+                        {"kind": "level", "small_blind": 200, "big_blind": 400, "ante": 400, "duration_ms": 1_200_000}
+                    ]}
+                }),
+            )
+            .await?;
+        anyhow::ensure!(status == 201, "create event: {status} {v}");
+        Ok(v["id"].as_str().context("id")?.to_string())
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        drop(self.child.kill());
+        drop(self.child.wait());
+    }
+}
+
+#[derive(Clone)]
+pub struct Http {
+    pub client: reqwest::Client,
+    pub base: String,
+    pub token: String,
+    pub role: String,
+}
+
+impl Http {
+    pub async fn get(&self, path: &str) -> Result<(u16, Value)> {
+        let r = self
+            .client
+            .get(format!("{}{}", self.base, path))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        let text = r.text().await?;
+        Ok((status, serde_json::from_str(&text).with_context(|| format!("not JSON: {text}"))?))
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Result<(u16, Value)> {
+        self.post_raw(path, body.to_string()).await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: String) -> Result<(u16, Value)> {
+        let r = self
+            .client
+            .post(format!("{}{}", self.base, path))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        let text = r.text().await?;
+        Ok((status, serde_json::from_str(&text).with_context(|| format!("not JSON ({status}): {text}"))?))
+    }
+
+    pub async fn op(&self, event: &str, op_id: &str, op: Value) -> Result<(u16, Value)> {
+        self.post(&format!("/api/events/{event}/ops"), &json!({"op_id": op_id, "op": op}))
+            .await
+    }
+
+    pub async fn snapshot(&self, event: &str) -> Result<Value> {
+        let (status, v) = self.get(&format!("/api/events/{event}/snapshot")).await?;
+        anyhow::ensure!(status == 200, "snapshot: {status} {v}");
+        Ok(v)
+    }
+
+    /// The stored state of an event, without the instant it was read at.
+    pub async fn state(&self, event: &str) -> Result<Value> {
+        let v = self.snapshot(event).await?;
+        Ok(json!({"seq": v["seq"], "state": v["state"]}))
+    }
+
+    pub async fn ws(&self) -> Result<Ws> {
+        let url = format!("{}/ws?token={}", self.base.replace("http://", "ws://"), self.token);
+        let (stream, _) = tokio_tungstenite::connect_async(url).await?;
+        Ok(Ws { stream })
+    }
+}
+
+pub struct Ws {
+    pub stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Ws {
+    pub async fn send(&mut self, v: Value) -> Result<()> {
+        self.stream.send(Message::Text(v.to_string().into())).await?;
+        Ok(())
+    }
+
+    pub async fn send_text(&mut self, t: String) -> Result<()> {
+        self.stream.send(Message::Text(t.into())).await?;
+        Ok(())
+    }
+
+    /// Next JSON frame, within `secs`.
+    pub async fn next_timeout(&mut self, secs: u64) -> Result<Value> {
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(secs), self.stream.next())
+                .await
+                .context("timed out waiting for a frame")?
+                .context("connection closed")??;
+            match m {
+                Message::Text(t) => return Ok(serde_json::from_str(&t)?),
+                Message::Close(c) => bail!("closed by server: {c:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    pub async fn next(&mut self) -> Result<Value> {
+        self.next_timeout(10).await
+    }
+
+    /// Next frame of `kind`, skipping others.
+    pub async fn next_of(&mut self, kind: &str) -> Result<Value> {
+        loop {
+            let v = self.next().await?;
+            if v["type"] == kind {
+                return Ok(v);
+            }
+        }
+    }
+
+    /// Whether any frame arrives within `ms`.
+    pub async fn quiet_for(&mut self, ms: u64) -> Result<Option<Value>> {
+        match tokio::time::timeout(Duration::from_millis(ms), self.stream.next()).await {
+            Err(_) => Ok(None),
+            Ok(Some(Ok(Message::Text(t)))) => Ok(Some(serde_json::from_str(&t)?)),
+            Ok(other) => bail!("unexpected: {other:?}"),
+        }
+    }
+
+    /// Subscribes and returns every frame up to and including `subscribed`.
+    pub async fn subscribe(&mut self, event: &str, after: Option<u64>) -> Result<Vec<Value>> {
+        self.send(json!({"type": "subscribe", "event_id": event, "after": after})).await?;
+        let mut out = Vec::new();
+        loop {
+            let v = self.next().await?;
+            let done = v["type"] == "subscribed";
+            if v["type"] == "error" {
+                bail!("subscribe failed: {v}");
+            }
+            out.push(v);
+            if done {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// A ping round trip: proves the connection is still up and served.
+    pub async fn ping(&mut self) -> Result<()> {
+        self.send(json!({"type": "ping", "client_time_ms": 42})).await?;
+        let v = self.next_of("pong").await?;
+        anyhow::ensure!(v["client_time_ms"] == 42 && v["server_time_ms"].as_i64().is_some());
+        Ok(())
+    }
+}
+
+pub fn new_op_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    format!("t-{}-{}-{n}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0))
+}
