@@ -216,8 +216,14 @@ mod tests {
         let p = position(&c, &s, 10 * MIN);
         assert_eq!((p.level_index, p.remaining_ms), (1, 10 * MIN));
         let p = position(&c, &s, 21 * MIN);
-        assert_eq!((p.level_index, p.remaining_ms, p.is_break), (2, 4 * MIN, true));
-        assert_eq!(until_next_break_ms(&s, &position(&c, &s, 0)), Some(20 * MIN));
+        assert_eq!(
+            (p.level_index, p.remaining_ms, p.is_break),
+            (2, 4 * MIN, true)
+        );
+        assert_eq!(
+            until_next_break_ms(&s, &position(&c, &s, 0)),
+            Some(20 * MIN)
+        );
         assert_eq!(next_transition_ms(&c, &s, 0), Some(10 * MIN));
     }
 
@@ -266,9 +272,18 @@ mod tests {
         prop::collection::vec(
             (any::<bool>(), 1_000i64..3_600_000).prop_map(|(brk, d)| {
                 if brk {
-                    Level::Break { duration_ms: d, note: String::new() }
+                    Level::Break {
+                        duration_ms: d,
+                        note: String::new(),
+                    }
                 } else {
-                    Level::Play { small_blind: 1, big_blind: 2, ante: 0, duration_ms: d, note: String::new() }
+                    Level::Play {
+                        small_blind: 1,
+                        big_blind: 2,
+                        ante: 0,
+                        duration_ms: d,
+                        note: String::new(),
+                    }
                 }
             }),
             1..20,
@@ -278,15 +293,22 @@ mod tests {
 
     fn any_clock(s: &Structure) -> impl Strategy<Value = ClockState> {
         let last = s.last_index();
-        (any::<bool>(), 0..=last, 0i64..7_200_000, 0i64..1_000_000_000, 0u64..1000).prop_map(
-            |(running, level_index, remaining_ms, anchor_ms, epoch)| ClockState {
-                running,
-                level_index,
-                remaining_ms,
-                anchor_ms,
-                epoch,
-            },
+        (
+            any::<bool>(),
+            0..=last,
+            0i64..7_200_000,
+            0i64..1_000_000_000,
+            0u64..1000,
         )
+            .prop_map(|(running, level_index, remaining_ms, anchor_ms, epoch)| {
+                ClockState {
+                    running,
+                    level_index,
+                    remaining_ms,
+                    anchor_ms,
+                    epoch,
+                }
+            })
     }
 
     fn order(p: &Position) -> (usize, i64) {

@@ -31,7 +31,9 @@ impl EventDetails {
             return Err("name must not be empty".into());
         }
         if name.chars().count() > MAX_EVENT_NAME_CHARS {
-            return Err(format!("name is longer than {MAX_EVENT_NAME_CHARS} characters"));
+            return Err(format!(
+                "name is longer than {MAX_EVENT_NAME_CHARS} characters"
+            ));
         }
         for (field, v) in [
             ("starting_stack", self.starting_stack),

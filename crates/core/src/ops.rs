@@ -80,7 +80,10 @@ pub enum Op {
         reopen: bool,
     },
     #[serde(rename = "structure.update")]
-    StructureUpdate { base_version: u64, levels: Vec<Level> },
+    StructureUpdate {
+        base_version: u64,
+        levels: Vec<Level>,
+    },
 }
 
 impl Op {
@@ -349,7 +352,11 @@ fn json<T: Serialize>(v: &T) -> Value {
 /// Applies `op` to the current records, returning what changed or why not.
 /// Role checks and [`Op::validate`] come first; this re-checks nothing the
 /// caller may have skipped, so it is safe to call on any op.
-pub fn apply(op: &Op, state: &EventState, ctx: &ApplyContext<'_>) -> Result<ChangeRecords, OpError> {
+pub fn apply(
+    op: &Op,
+    state: &EventState,
+    ctx: &ApplyContext<'_>,
+) -> Result<ChangeRecords, OpError> {
     if !ctx.actor.role.may(op) {
         return Err(OpError::Forbidden(format!(
             "a {} may not send {}",
@@ -451,9 +458,9 @@ pub fn apply(op: &Op, state: &EventState, ctx: &ApplyContext<'_>) -> Result<Chan
             status,
             reopen,
         } => {
-            let current = ctx
-                .incident
-                .ok_or_else(|| OpError::NotFound(format!("no incident {incident_id} in this event")))?;
+            let current = ctx.incident.ok_or_else(|| {
+                OpError::NotFound(format!("no incident {incident_id} in this event"))
+            })?;
             if current.lock_version != *base_version {
                 return Err(OpError::Conflict {
                     message: format!(
@@ -550,7 +557,12 @@ mod tests {
         }
     }
 
-    fn run(op: Op, role: Role, st: &EventState, inc: Option<&Incident>) -> Result<ChangeRecords, OpError> {
+    fn run(
+        op: Op,
+        role: Role,
+        st: &EventState,
+        inc: Option<&Incident>,
+    ) -> Result<ChangeRecords, OpError> {
         let a = actor(role);
         apply(
             &op,
@@ -566,7 +578,8 @@ mod tests {
 
     #[test]
     fn op_names_are_the_public_ones() {
-        let op: Op = serde_json::from_str(r#"{"type":"clock.adjust","delta_ms":-300000}"#).expect("parses");
+        let op: Op =
+            serde_json::from_str(r#"{"type":"clock.adjust","delta_ms":-300000}"#).expect("parses");
         assert_eq!(op, Op::ClockAdjust { delta_ms: -300_000 });
         let op: Op = serde_json::from_str(r#"{"type":"stats.bust"}"#).expect("parses");
         assert_eq!(op, Op::StatsBust { count: 1 });
@@ -578,7 +591,13 @@ mod tests {
     #[test]
     fn dealers_report_but_do_not_run_the_clock() {
         let st = state();
-        let err = run(Op::ClockAdjust { delta_ms: 60_000 }, Role::Dealer, &st, None).unwrap_err();
+        let err = run(
+            Op::ClockAdjust { delta_ms: 60_000 },
+            Role::Dealer,
+            &st,
+            None,
+        )
+        .unwrap_err();
         assert_eq!(err.code(), "forbidden");
         assert!(run(Op::StatsBust { count: 1 }, Role::Dealer, &st, None).is_ok());
     }
@@ -621,11 +640,17 @@ mod tests {
             status: Some(IncidentStatus::Acknowledged),
             reopen: false,
         };
-        let next = run(edit(1), Role::Dealer, &st, Some(&created)).expect("applies").incident.expect("incident");
+        let next = run(edit(1), Role::Dealer, &st, Some(&created))
+            .expect("applies")
+            .incident
+            .expect("incident");
         assert_eq!(next.lock_version, 2);
         let err = run(edit(1), Role::Dealer, &st, Some(&next)).unwrap_err();
         assert_eq!(err.code(), "conflict");
-        assert_eq!(err.current().and_then(|c| c["lock_version"].as_u64()), Some(2));
+        assert_eq!(
+            err.current().and_then(|c| c["lock_version"].as_u64()),
+            Some(2)
+        );
         let err = run(edit(1), Role::Dealer, &st, None).unwrap_err();
         assert_eq!(err.code(), "not_found");
     }
@@ -634,7 +659,10 @@ mod tests {
     fn structure_edits_are_optimistic_and_validated() {
         let st = state();
         let ok = run(
-            Op::StructureUpdate { base_version: 1, levels: vec![Level::play(5, 10, 0, 15)] },
+            Op::StructureUpdate {
+                base_version: 1,
+                levels: vec![Level::play(5, 10, 0, 15)],
+            },
             Role::Coordinator,
             &st,
             None,
@@ -643,14 +671,20 @@ mod tests {
         assert_eq!(ok.structure.map(|s| s.lock_version), Some(2));
         assert_eq!(ok.clock.map(|c| c.remaining_ms), Some(15 * 60_000));
         let stale = run(
-            Op::StructureUpdate { base_version: 0, levels: vec![Level::play(5, 10, 0, 15)] },
+            Op::StructureUpdate {
+                base_version: 0,
+                levels: vec![Level::play(5, 10, 0, 15)],
+            },
             Role::Coordinator,
             &st,
             None,
         );
         assert_eq!(stale.unwrap_err().code(), "conflict");
         let bad = run(
-            Op::StructureUpdate { base_version: 1, levels: vec![] },
+            Op::StructureUpdate {
+                base_version: 1,
+                levels: vec![],
+            },
             Role::Coordinator,
             &st,
             None,

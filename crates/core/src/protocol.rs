@@ -54,7 +54,9 @@ pub enum ClientMsg {
         after: Option<u64>,
     },
     /// Stop receiving an event's changes.
-    Unsubscribe { event_id: String },
+    Unsubscribe {
+        event_id: String,
+    },
     /// The op is kept as raw JSON here so that a malformed op still gets a
     /// `rejected` naming its `op_id`, not an anonymous error.
     Op {
@@ -62,10 +64,16 @@ pub enum ClientMsg {
         event_id: String,
         op: Value,
     },
-    Ping { client_time_ms: i64 },
+    Ping {
+        client_time_ms: i64,
+    },
 }
 
 /// A message from the server on the WebSocket.
+///
+/// Messages are built once and serialized at once, never stored in bulk, so
+/// the size of the larger variants costs nothing worth boxing them all for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMsg {
@@ -73,13 +81,20 @@ pub enum ServerMsg {
         event_id: String,
         seq: u64,
         server_time_ms: i64,
-        state: EventSnapshotState,
+        /// Boxed: a snapshot is far larger than every other message.
+        state: Box<EventSnapshotState>,
     },
-    Change(Change),
+    /// Boxed for the same reason as the snapshot's state.
+    Change(Box<Change>),
     /// Sent once a subscription has caught up: everything up to `seq` has been
     /// sent (by snapshot or replay) and what follows is live.
-    Subscribed { event_id: String, seq: u64 },
-    Unsubscribed { event_id: String },
+    Subscribed {
+        event_id: String,
+        seq: u64,
+    },
+    Unsubscribed {
+        event_id: String,
+    },
     Ack {
         op_id: String,
         seq: u64,
@@ -96,7 +111,10 @@ pub enum ServerMsg {
         client_time_ms: i64,
         server_time_ms: i64,
     },
-    Error { error: String, message: String },
+    Error {
+        error: String,
+        message: String,
+    },
 }
 
 /// `POST /api/session` body.
@@ -195,15 +213,22 @@ mod tests {
 
     #[test]
     fn a_change_carries_its_records_at_the_top_level() {
-        let msg = ServerMsg::Change(Change {
+        let msg = ServerMsg::Change(Box::new(Change {
             event_id: "ev-1".into(),
             seq: 7,
             op_id: "a".into(),
             op: Op::StatsBust { count: 1 },
-            by: By { operator_id: "o".into(), name: "Ana".into(), device: "laptop-7".into() },
+            by: By {
+                operator_id: "o".into(),
+                name: "Ana".into(),
+                device: "laptop-7".into(),
+            },
             at_ms: 5,
-            records: ChangeRecords { stats: Some(Stats::default()), ..ChangeRecords::default() },
-        });
+            records: ChangeRecords {
+                stats: Some(Stats::default()),
+                ..ChangeRecords::default()
+            },
+        }));
         let v = serde_json::to_value(&msg).expect("json");
         assert_eq!(v["type"], "change");
         assert_eq!(v["seq"], 7);
@@ -216,9 +241,18 @@ mod tests {
 
     #[test]
     fn client_messages_parse_from_their_public_shape() {
-        let m: ClientMsg = serde_json::from_str(r#"{"type":"subscribe","event_id":"e","after":null}"#).expect("parses");
-        assert_eq!(m, ClientMsg::Subscribe { event_id: "e".into(), after: None });
-        let m: ClientMsg = serde_json::from_str(r#"{"type":"ping","client_time_ms":12}"#).expect("parses");
+        let m: ClientMsg =
+            serde_json::from_str(r#"{"type":"subscribe","event_id":"e","after":null}"#)
+                .expect("parses");
+        assert_eq!(
+            m,
+            ClientMsg::Subscribe {
+                event_id: "e".into(),
+                after: None
+            }
+        );
+        let m: ClientMsg =
+            serde_json::from_str(r#"{"type":"ping","client_time_ms":12}"#).expect("parses");
         assert_eq!(m, ClientMsg::Ping { client_time_ms: 12 });
     }
 }

@@ -57,8 +57,14 @@ mod tests {
             addon_chips: 10_000,
             addon_price: 50,
         };
-        let s = Stats { entries: 10, players_remaining: 5, rebuys: 2, addons: 4, ..Stats::default() }
-            .derive(&d);
+        let s = Stats {
+            entries: 10,
+            players_remaining: 5,
+            rebuys: 2,
+            addons: 4,
+            ..Stats::default()
+        }
+        .derive(&d);
         assert_eq!(s.total_chips, 200_000 + 40_000 + 40_000);
         assert_eq!(s.average_stack, 56_000);
         assert_eq!(s.prize_pool, 1_000 + 200 + 200);

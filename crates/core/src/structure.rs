@@ -2,9 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::limits::{
-    MAX_CHIPS, MAX_LEVELS, MAX_LEVEL_MS, MAX_LEVEL_NOTE_CHARS, MIN_LEVEL_MS,
-};
+use crate::limits::{MAX_CHIPS, MAX_LEVELS, MAX_LEVEL_MS, MAX_LEVEL_NOTE_CHARS, MIN_LEVEL_MS};
 
 /// One step of a structure: a level of play or a break.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,7 +99,13 @@ impl Structure {
         if level.is_break() {
             return None;
         }
-        Some(self.levels[..index].iter().filter(|l| !l.is_break()).count() + 1)
+        Some(
+            self.levels[..index]
+                .iter()
+                .filter(|l| !l.is_break())
+                .count()
+                + 1,
+        )
     }
 
     /// The next play level after `index`, skipping breaks.

@@ -12,8 +12,15 @@ pub const DEMO_EVENT_NAME: &str = "Saturday Deepstack (demo)";
 /// Creates the demo event unless the store already has events; returns the
 /// id of the demo event (or of the first event when one exists).
 pub async fn ensure_demo_event(writer: &WriterHandle) -> anyhow::Result<String> {
-    let events = writer.list_events().await.map_err(|e| anyhow::anyhow!(e.body.message))?;
-    if let Some(first) = events.iter().find(|e| e.name == DEMO_EVENT_NAME).or(events.first()) {
+    let events = writer
+        .list_events()
+        .await
+        .map_err(|e| anyhow::anyhow!(e.body.message))?;
+    if let Some(first) = events
+        .iter()
+        .find(|e| e.name == DEMO_EVENT_NAME)
+        .or(events.first())
+    {
         return Ok(first.id.clone());
     }
     let details = EventDetails {
@@ -37,11 +44,16 @@ pub async fn ensure_demo_event(writer: &WriterHandle) -> anyhow::Result<String> 
         device: "server".into(),
         role: Role::Coordinator,
     };
-    for (n, op) in [Op::StatsEntry { count: 48 }, Op::ClockStart].into_iter().enumerate() {
+    for (n, op) in [Op::StatsEntry { count: 48 }, Op::ClockStart]
+        .into_iter()
+        .enumerate()
+    {
         let op_id = format!("demo-{}-{n}", ev.id);
         match writer.op(ev.id.clone(), op_id, op, system.clone()).await {
             Ok(OpOutcome::Accepted(_)) => {}
-            Ok(OpOutcome::Rejected { body, .. }) => anyhow::bail!("demo seed rejected: {}", body.message),
+            Ok(OpOutcome::Rejected { body, .. }) => {
+                anyhow::bail!("demo seed rejected: {}", body.message)
+            }
             Err(e) => anyhow::bail!("demo seed failed: {}", e.body.message),
         }
     }

@@ -36,7 +36,8 @@ pub fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> R
             ApiError::invalid(format!("cannot read the body: {}", e.body_text()))
         }
     })?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::invalid(format!("malformed JSON body: {e}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::invalid(format!("malformed JSON body: {e}")))
 }
 
 /// A request that carried a valid session token.
@@ -47,7 +48,9 @@ pub struct Authed(pub Actor);
 pub fn token_of(parts: &Parts) -> Option<String> {
     if let Some(v) = parts.headers.get(header::AUTHORIZATION) {
         let v = v.to_str().ok()?;
-        let t = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer "))?;
+        let t = v
+            .strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))?;
         return Some(t.trim().to_string());
     }
     let q = parts.uri.query()?;
@@ -64,10 +67,9 @@ impl FromRequestParts<Arc<AppState>> for Authed {
         let token = token_of(parts).ok_or_else(|| {
             ApiError::unauthorized("this call needs a session token: POST /api/session with a join code, then send Authorization: Bearer TOKEN")
         })?;
-        st.auth
-            .lookup(&token)
-            .map(Authed)
-            .ok_or_else(|| ApiError::unauthorized("unknown or revoked session token; join again with a join code"))
+        st.auth.lookup(&token).map(Authed).ok_or_else(|| {
+            ApiError::unauthorized("unknown or revoked session token; join again with a join code")
+        })
     }
 }
 
@@ -83,9 +85,15 @@ pub async fn health(State(st): State<Arc<AppState>>) -> Response {
 fn clean_name(field: &str, v: &str, default: &str) -> Result<String, ApiError> {
     let v = v.trim();
     if v.chars().count() > MAX_NAME_CHARS {
-        return Err(ApiError::invalid(format!("{field} is longer than {MAX_NAME_CHARS} characters")));
+        return Err(ApiError::invalid(format!(
+            "{field} is longer than {MAX_NAME_CHARS} characters"
+        )));
     }
-    Ok(if v.is_empty() { default.to_string() } else { v.to_string() })
+    Ok(if v.is_empty() {
+        default.to_string()
+    } else {
+        v.to_string()
+    })
 }
 
 pub async fn create_session(
@@ -106,8 +114,15 @@ pub async fn create_session(
         device,
         role,
     };
-    st.writer.add_session(hash_token(&token), actor.clone()).await?;
-    tracing::info!(name = actor.name, device = actor.device, role = role.as_str(), "session opened");
+    st.writer
+        .add_session(hash_token(&token), actor.clone())
+        .await?;
+    tracing::info!(
+        name = actor.name,
+        device = actor.device,
+        role = role.as_str(),
+        "session opened"
+    );
     Ok(Json(SessionResponse {
         token,
         role,
@@ -115,7 +130,10 @@ pub async fn create_session(
     }))
 }
 
-pub async fn list_events(State(st): State<Arc<AppState>>, _who: Authed) -> Result<Response, ApiError> {
+pub async fn list_events(
+    State(st): State<Arc<AppState>>,
+    _who: Authed,
+) -> Result<Response, ApiError> {
     let events = st.writer.list_events().await?;
     Ok(Json(json!({ "events": events })).into_response())
 }
@@ -131,8 +149,12 @@ pub async fn create_event(
     let req: CreateEvent = parse_body(body)?;
     let details = req.details();
     details.validate().map_err(ApiError::invalid)?;
-    validate_levels(&req.structure.levels).map_err(|m| ApiError::invalid(format!("structure: {m}")))?;
-    let summary = st.writer.create_event(details, req.structure.levels).await?;
+    validate_levels(&req.structure.levels)
+        .map_err(|m| ApiError::invalid(format!("structure: {m}")))?;
+    let summary = st
+        .writer
+        .create_event(details, req.structure.levels)
+        .await?;
     Ok((StatusCode::CREATED, Json(summary)).into_response())
 }
 
@@ -157,12 +179,14 @@ pub async fn changes(
     Query(q): Query<HashMap<String, String>>,
     _who: Authed,
 ) -> Result<Response, ApiError> {
-    let after = q
-        .get("after")
-        .ok_or_else(|| ApiError::invalid("query parameter after is required (the last seq you have, 0 for all)"))?;
-    let after: u64 = after
-        .parse()
-        .map_err(|_| ApiError::invalid(format!("after must be a non-negative integer, not {after:?}")))?;
+    let after = q.get("after").ok_or_else(|| {
+        ApiError::invalid("query parameter after is required (the last seq you have, 0 for all)")
+    })?;
+    let after: u64 = after.parse().map_err(|_| {
+        ApiError::invalid(format!(
+            "after must be a non-negative integer, not {after:?}"
+        ))
+    })?;
     let frames = st.writer.changes(event_id, after).await?;
     // The stored frames are already JSON: splice them, do not re-encode.
     let mut body = String::with_capacity(16 + frames.iter().map(|f| f.len() + 1).sum::<usize>());

@@ -105,7 +105,8 @@ fn normalize_code(code: &str) -> anyhow::Result<String> {
 pub async fn start(config: Config) -> anyhow::Result<Server> {
     let conn = store::open(&config.data_dir, config.synchronous)?;
     let mut codes = JoinCodes {
-        coordinator: store::get_setting(&conn, "coordinator_code")?.unwrap_or_else(auth::random_join_code),
+        coordinator: store::get_setting(&conn, "coordinator_code")?
+            .unwrap_or_else(auth::random_join_code),
         dealer: store::get_setting(&conn, "dealer_code")?.unwrap_or_else(auth::random_join_code),
     };
     if let Some(c) = &config.coordinator_code {
@@ -120,7 +121,9 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     );
     store::set_setting(&conn, "coordinator_code", &codes.coordinator)?;
     store::set_setting(&conn, "dealer_code", &codes.dealer)?;
-    let sessions: Arc<RwLock<_>> = Arc::new(RwLock::new(store::load_sessions(&conn)?.into_iter().collect()));
+    let sessions: Arc<RwLock<_>> = Arc::new(RwLock::new(
+        store::load_sessions(&conn)?.into_iter().collect(),
+    ));
 
     let clock = time::ServerClock::new();
     let (tx, rx) = mpsc::channel(4096);
@@ -152,9 +155,12 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let app = router(state.clone());
     let shutdown = state.shutdown.clone();
     let serve = tokio::spawn(async move {
-        let r = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
+        let r = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await;
         if let Err(e) = r {
             tracing::error!("server stopped: {e}");
         }
@@ -175,7 +181,10 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/health", get(http::health))
         .route("/api/session", post(http::create_session))
-        .route("/api/events", get(http::list_events).post(http::create_event))
+        .route(
+            "/api/events",
+            get(http::list_events).post(http::create_event),
+        )
         .route("/api/events/{id}/snapshot", get(http::snapshot))
         .route("/api/events/{id}/ops", post(http::post_op))
         .route("/api/events/{id}/changes", get(http::changes))
@@ -209,6 +218,32 @@ impl Server {
         self.state.writer.snapshot(event_id.to_string()).await
     }
 
+    /// Subscribes in-process to an event, as a WebSocket client would: the
+    /// receiver gets the snapshot (or the changes after `after`), then
+    /// `subscribed`, then every change as it commits. For an app hosting the
+    /// server, so its own screen is pushed changes without a socket.
+    pub async fn subscribe_local(
+        &self,
+        event_id: &str,
+        after: Option<u64>,
+    ) -> Result<mpsc::Receiver<writer::Outbound>, error::ApiError> {
+        let (tx, rx) = mpsc::channel(ws::QUEUE_FRAMES);
+        let conn_id = self
+            .state
+            .next_conn
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let sub = writer::Subscriber {
+            conn_id,
+            tx,
+            kill: CancellationToken::new(),
+        };
+        self.state
+            .writer
+            .subscribe(event_id.to_string(), after, sub)
+            .await?;
+        Ok(rx)
+    }
+
     /// A token that resolves when shutdown has begun.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.state.shutdown.clone()
@@ -226,7 +261,8 @@ impl Server {
         self.state.shutdown.cancel();
         drop(self.serve.await);
         self.state.tracker.close();
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.state.tracker.wait()).await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.state.tracker.wait())
+            .await;
         drop(self.state);
         // The writer exits when the last handle is gone; wait for it off the
         // runtime's worker threads.

@@ -10,7 +10,9 @@ use std::path::Path;
 use anyhow::Context as _;
 use pitboss_core::ops::{Actor, EventState, Role};
 use pitboss_core::protocol::EventSummary;
-use pitboss_core::{ClockState, EventDetails, Incident, IncidentStatus, Severity, Stats, Structure};
+use pitboss_core::{
+    ClockState, EventDetails, Incident, IncidentStatus, Severity, Stats, Structure,
+};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use rusqlite_migration::{Migrations, M};
 
@@ -104,8 +106,8 @@ pub fn open(dir: &Path, sync: Synchronous) -> anyhow::Result<Connection> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create data folder {}", dir.display()))?;
     let path = dir.join("pitboss.db");
-    let mut conn = Connection::open(&path)
-        .with_context(|| format!("cannot open store {}", path.display()))?;
+    let mut conn =
+        Connection::open(&path).with_context(|| format!("cannot open store {}", path.display()))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(
         None,
@@ -134,8 +136,10 @@ fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
 }
 
 pub fn get_setting(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
-        .optional()
+    conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+        r.get(0)
+    })
+    .optional()
 }
 
 pub fn set_setting(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
@@ -187,8 +191,8 @@ pub fn insert_session(
 }
 
 pub fn list_events(conn: &Connection) -> rusqlite::Result<Vec<EventSummary>> {
-    let mut stmt =
-        conn.prepare("SELECT id, details, seq, created_at_ms FROM events ORDER BY created_at_ms, id")?;
+    let mut stmt = conn
+        .prepare("SELECT id, details, seq, created_at_ms FROM events ORDER BY created_at_ms, id")?;
     let rows = stmt.query_map([], |r| {
         let details: EventDetails = from_json(&r.get::<_, String>(1)?)?;
         Ok(EventSummary {
@@ -288,7 +292,11 @@ fn incident_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
 
 const INCIDENT_COLUMNS: &str = "id, table_label, kind, severity, status, note, created_by, lock_version, created_at_ms, updated_at_ms";
 
-pub fn load_incident(conn: &Connection, event_id: &str, id: &str) -> rusqlite::Result<Option<Incident>> {
+pub fn load_incident(
+    conn: &Connection,
+    event_id: &str,
+    id: &str,
+) -> rusqlite::Result<Option<Incident>> {
     conn.query_row(
         &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE event_id = ?1 AND id = ?2"),
         params![event_id, id],
@@ -378,7 +386,12 @@ pub fn save_structure(tx: &Connection, event_id: &str, s: &Structure) -> rusqlit
     Ok(())
 }
 
-pub fn bump_seq(tx: &Connection, event_id: &str, seq: u64, next_incident: u64) -> rusqlite::Result<()> {
+pub fn bump_seq(
+    tx: &Connection,
+    event_id: &str,
+    seq: u64,
+    next_incident: u64,
+) -> rusqlite::Result<()> {
     tx.prepare_cached("UPDATE events SET seq = ?2, next_incident = ?3 WHERE id = ?1")?
         .execute(params![event_id, seq, next_incident])?;
     Ok(())
@@ -405,9 +418,14 @@ pub fn prune_changes(tx: &Connection, event_id: &str, through: u64) -> rusqlite:
     Ok(())
 }
 
-pub fn changes_after(conn: &Connection, event_id: &str, after: u64) -> rusqlite::Result<Vec<String>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT frame FROM changes WHERE event_id = ?1 AND seq > ?2 ORDER BY seq")?;
+pub fn changes_after(
+    conn: &Connection,
+    event_id: &str,
+    after: u64,
+) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT frame FROM changes WHERE event_id = ?1 AND seq > ?2 ORDER BY seq",
+    )?;
     let rows = stmt.query_map(params![event_id, after], |r| r.get(0))?;
     rows.collect()
 }

@@ -18,7 +18,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-
 use pitboss_core::ops::{apply, Actor, ApplyContext, ChangeRecords, EventState, Op};
 use pitboss_core::protocol::{
     By, Change, ErrorBody, EventSnapshotState, EventSummary, OpAccepted, ServerMsg,
@@ -60,6 +59,8 @@ pub struct Subscriber {
 }
 
 /// The answer to an op, stored with its op id and returned to every retry.
+/// Short-lived (one per op, answered at once): not worth boxing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum OpOutcome {
@@ -127,7 +128,10 @@ pub enum Cmd {
 
 impl Cmd {
     fn is_write(&self) -> bool {
-        matches!(self, Cmd::Op(_) | Cmd::CreateEvent { .. } | Cmd::Session { .. })
+        matches!(
+            self,
+            Cmd::Op(_) | Cmd::CreateEvent { .. } | Cmd::Session { .. }
+        )
     }
 }
 
@@ -144,9 +148,19 @@ pub struct Writer {
 }
 
 enum Reply {
-    Op(oneshot::Sender<Result<OpOutcome, ApiError>>, Result<OpOutcome, ApiError>),
-    Event(oneshot::Sender<Result<EventSummary, ApiError>>, Result<EventSummary, ApiError>),
-    Session(oneshot::Sender<Result<(), ApiError>>, Result<(), ApiError>, Option<(String, Actor)>),
+    Op(
+        oneshot::Sender<Result<OpOutcome, ApiError>>,
+        Result<OpOutcome, ApiError>,
+    ),
+    Event(
+        oneshot::Sender<Result<EventSummary, ApiError>>,
+        Result<EventSummary, ApiError>,
+    ),
+    Session(
+        oneshot::Sender<Result<(), ApiError>>,
+        Result<(), ApiError>,
+        Option<(String, Actor)>,
+    ),
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
@@ -270,7 +284,7 @@ impl Writer {
                     reply,
                 } => {
                     let r = store::insert_session(&tx, &token_hash, &actor, now).map_err(internal);
-                    let add = r.is_ok().then(|| (token_hash, actor));
+                    let add = r.is_ok().then_some((token_hash, actor));
                     replies.push(Reply::Session(reply, r, add));
                 }
                 other => fail(other, ApiError::internal("misrouted read")),
@@ -314,7 +328,11 @@ impl Writer {
         subs.retain(|s| match s.tx.try_send(Outbound::Frame(frame.clone())) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(conn = s.conn_id, event_id, "subscriber too slow; disconnecting it");
+                tracing::warn!(
+                    conn = s.conn_id,
+                    event_id,
+                    "subscriber too slow; disconnecting it"
+                );
                 s.kill.cancel();
                 false
             }
@@ -376,7 +394,9 @@ impl Writer {
             Cmd::CreateEvent { reply, .. } => {
                 drop(reply.send(Err(ApiError::internal("misrouted create"))))
             }
-            Cmd::Session { reply, .. } => drop(reply.send(Err(ApiError::internal("misrouted session")))),
+            Cmd::Session { reply, .. } => {
+                drop(reply.send(Err(ApiError::internal("misrouted session"))))
+            }
         }
     }
 
@@ -399,7 +419,12 @@ impl Writer {
         })
     }
 
-    fn subscribe(&mut self, event_id: &str, after: Option<u64>, sub: Subscriber) -> Result<(), ApiError> {
+    fn subscribe(
+        &mut self,
+        event_id: &str,
+        after: Option<u64>,
+        sub: Subscriber,
+    ) -> Result<(), ApiError> {
         let (seq, pruned) = store::event_seq(&self.conn, event_id)
             .map_err(internal)?
             .ok_or_else(|| ApiError::not_found(format!("no event {event_id}")))?;
@@ -416,7 +441,7 @@ impl Writer {
                     event_id: s.event_id,
                     seq: s.seq,
                     server_time_ms: s.server_time_ms,
-                    state: s.state,
+                    state: Box::new(s.state),
                 };
                 frames.push(serde_json::to_string(&msg).map_err(internal)?.into());
             }
@@ -510,7 +535,8 @@ fn apply_op(
                 at_ms: now,
                 records: records.clone(),
             };
-            let frame = serde_json::to_string(&ServerMsg::Change(change)).map_err(internal)?;
+            let frame =
+                serde_json::to_string(&ServerMsg::Change(Box::new(change))).map_err(internal)?;
             store::insert_change(tx, &c.event_id, seq, &c.op_id, &frame).map_err(internal)?;
             store::bump_seq(tx, &c.event_id, seq, next_incident).map_err(internal)?;
             // Prune in steps of a tenth of the retention, not on every op.
@@ -619,13 +645,23 @@ impl WriterHandle {
         Ok(rx)
     }
 
-    pub async fn op(&self, event_id: String, op_id: String, op: Op, actor: Actor) -> Result<OpOutcome, ApiError> {
+    pub async fn op(
+        &self,
+        event_id: String,
+        op_id: String,
+        op: Op,
+        actor: Actor,
+    ) -> Result<OpOutcome, ApiError> {
         let rx = self.queue_op(event_id, op_id, op, actor).await?;
         rx.await
             .map_err(|_| ApiError::unavailable("the server is shutting down"))?
     }
 
-    pub async fn create_event(&self, details: EventDetails, levels: Vec<Level>) -> Result<EventSummary, ApiError> {
+    pub async fn create_event(
+        &self,
+        details: EventDetails,
+        levels: Vec<Level>,
+    ) -> Result<EventSummary, ApiError> {
         self.call(|reply| Cmd::CreateEvent {
             details,
             levels,
@@ -660,7 +696,12 @@ impl WriterHandle {
         .await
     }
 
-    pub async fn subscribe(&self, event_id: String, after: Option<u64>, sub: Subscriber) -> Result<(), ApiError> {
+    pub async fn subscribe(
+        &self,
+        event_id: String,
+        after: Option<u64>,
+        sub: Subscriber,
+    ) -> Result<(), ApiError> {
         self.call(|reply| Cmd::Subscribe {
             event_id,
             after,

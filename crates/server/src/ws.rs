@@ -42,7 +42,11 @@ pub mod close {
     pub const TRY_AGAIN_LATER: u16 = 1013;
 }
 
-pub async fn upgrade(State(st): State<Arc<AppState>>, parts: Parts, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(st): State<Arc<AppState>>,
+    parts: Parts,
+    ws: WebSocketUpgrade,
+) -> Response {
     let Some(actor) = token_of(&parts).and_then(|t| st.auth.lookup(&t)) else {
         return ApiError::unauthorized(
             "the WebSocket needs a session token: Authorization: Bearer TOKEN or /ws?token=TOKEN",
@@ -172,10 +176,13 @@ async fn connection(st: Arc<AppState>, actor: Actor, socket: WebSocket) {
                 // tungstenite reports an oversized message as a capacity
                 // error ("Message too long" / "Space limit exceeded").
                 if text.contains("too long") || text.contains("Space limit") {
-                    drop(tx.send(Outbound::Close(
-                        close::TOO_BIG,
-                        format!("message larger than {MAX_MESSAGE_BYTES} bytes"),
-                    )).await);
+                    drop(
+                        tx.send(Outbound::Close(
+                            close::TOO_BIG,
+                            format!("message larger than {MAX_MESSAGE_BYTES} bytes"),
+                        ))
+                        .await,
+                    );
                 }
                 tracing::debug!(conn_id, "websocket read error: {text}");
                 break;
@@ -184,7 +191,9 @@ async fn connection(st: Arc<AppState>, actor: Actor, socket: WebSocket) {
                 handle_text(&st, &actor, conn_id, &tx, &kill, &mut subscriptions, &text).await;
             }
             Some(Ok(Message::Binary(_))) => {
-                let e = ApiError::invalid("binary frames are not accepted: send one JSON object per text frame");
+                let e = ApiError::invalid(
+                    "binary frames are not accepted: send one JSON object per text frame",
+                );
                 drop(tx.send(Outbound::Frame(error_frame(&e))).await);
             }
             Some(Ok(Message::Close(_))) => break,
@@ -247,21 +256,32 @@ async fn handle_text(
             subscriptions.remove(&event_id);
             reply(frame(&ServerMsg::Unsubscribed { event_id })).await;
         }
-        ClientMsg::Op { op_id, event_id, op } => {
+        ClientMsg::Op {
+            op_id,
+            event_id,
+            op,
+        } => {
             let op = match check_op(actor, &op_id, op) {
                 Ok(op) => op,
                 Err(e) => return reply(rejected_frame(&op_id, e)).await,
             };
             // Queue now, in frame order; await the answer on the side so a
             // client may pipeline ops without waiting for each ack.
-            match st.writer.queue_op(event_id, op_id.clone(), op, actor.clone()).await {
+            match st
+                .writer
+                .queue_op(event_id, op_id.clone(), op, actor.clone())
+                .await
+            {
                 Ok(rx) => {
                     let tx = tx.clone();
                     tokio::spawn(async move {
-                        let outcome = rx
-                            .await
-                            .unwrap_or_else(|_| Err(ApiError::unavailable("the server is shutting down")));
-                        drop(tx.send(Outbound::Frame(outcome_frame(&op_id, outcome))).await);
+                        let outcome = rx.await.unwrap_or_else(|_| {
+                            Err(ApiError::unavailable("the server is shutting down"))
+                        });
+                        drop(
+                            tx.send(Outbound::Frame(outcome_frame(&op_id, outcome)))
+                                .await,
+                        );
                     });
                 }
                 Err(e) => reply(rejected_frame(&op_id, e)).await,

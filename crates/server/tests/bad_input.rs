@@ -47,23 +47,48 @@ async fn bad_http_requests_get_clear_errors_and_change_nothing() -> Result<()> {
         (&coord, ops.clone(), format!("{{\"op_id\": \"o\", \"op\": {{\"type\": \"incident.create\", \"table\": \"1\", \"kind\": \"x\", \"severity\": \"low\", \"note\": \"{big}\"}}}}"), 413, "too_large", "larger than"),
     ];
     for (who, path, body, status, code, words) in cases {
-        let (s, v) = who.post_raw(&path, body.chars().take(200_000).collect()).await?;
-        ensure!(s == status && v["error"] == code, "{path} {}: got {s} {v}", &body[..body.len().min(120)]);
+        let (s, v) = who
+            .post_raw(&path, body.chars().take(200_000).collect())
+            .await?;
+        ensure!(
+            s == status && v["error"] == code,
+            "{path} {}: got {s} {v}",
+            &body[..body.len().min(120)]
+        );
         let msg = v["message"].as_str().unwrap_or_default();
-        ensure!(msg.contains(words), "message {msg:?} should mention {words:?}");
+        ensure!(
+            msg.contains(words),
+            "message {msg:?} should mention {words:?}"
+        );
     }
 
     // Wrong join code, no token, bad token, bad query, unknown endpoint.
     let anon = reqwest::Client::new();
-    let r = anon.post(server.url("/api/session")).json(&json!({"join_code": "WRONG-CODE"})).send().await?;
+    let r = anon
+        .post(server.url("/api/session"))
+        .json(&json!({"join_code": "WRONG-CODE"}))
+        .send()
+        .await?;
     ensure!(r.status() == 401);
     let v: Value = r.json().await?;
-    ensure!(v["error"] == "unauthorized" && v["message"] == "wrong join code", "{v}");
-    let r = anon.get(server.url(&format!("/api/events/{event}/snapshot"))).send().await?;
+    ensure!(
+        v["error"] == "unauthorized" && v["message"] == "wrong join code",
+        "{v}"
+    );
+    let r = anon
+        .get(server.url(&format!("/api/events/{event}/snapshot")))
+        .send()
+        .await?;
     ensure!(r.status() == 401);
-    let r = anon.get(server.url("/api/events")).bearer_auth("not-a-token").send().await?;
+    let r = anon
+        .get(server.url("/api/events"))
+        .bearer_auth("not-a-token")
+        .send()
+        .await?;
     ensure!(r.status() == 401);
-    let (s, v) = coord.get(&format!("/api/events/{event}/changes?after=abc")).await?;
+    let (s, v) = coord
+        .get(&format!("/api/events/{event}/changes?after=abc"))
+        .await?;
     ensure!(s == 400 && v["error"] == "invalid", "{v}");
     let (s, v) = coord.get(&format!("/api/events/{event}/changes")).await?;
     ensure!(s == 400 && v["error"] == "invalid", "{v}");
@@ -91,19 +116,34 @@ async fn bad_websocket_frames_get_clear_errors_and_the_socket_stays_up() -> Resu
     for (text, words) in [
         ("{not json".to_string(), "cannot read this frame"),
         (json!({"type": "dance"}).to_string(), "unknown variant"),
-        (json!({"type": "op", "event_id": event, "op": {"type": "stats.bust"}}).to_string(), "missing field `op_id`"),
-        (json!({"type": "subscribe"}).to_string(), "missing field `event_id`"),
+        (
+            json!({"type": "op", "event_id": event, "op": {"type": "stats.bust"}}).to_string(),
+            "missing field `op_id`",
+        ),
+        (
+            json!({"type": "subscribe"}).to_string(),
+            "missing field `event_id`",
+        ),
     ] {
         ws.send_text(text.clone()).await?;
         let v = ws.next().await?;
-        ensure!(v["type"] == "error" && v["error"] == "invalid", "{text}: {v}");
-        ensure!(v["message"].as_str().unwrap_or_default().contains(words), "{text}: {v}");
+        ensure!(
+            v["type"] == "error" && v["error"] == "invalid",
+            "{text}: {v}"
+        );
+        ensure!(
+            v["message"].as_str().unwrap_or_default().contains(words),
+            "{text}: {v}"
+        );
         ws.ping().await?;
     }
-    ws.stream.send(Message::Binary(vec![1u8, 2, 3].into())).await?;
+    ws.stream
+        .send(Message::Binary(vec![1u8, 2, 3].into()))
+        .await?;
     let v = ws.next().await?;
     ensure!(v["type"] == "error" && v["message"].as_str().unwrap_or_default().contains("binary"));
-    ws.send(json!({"type": "subscribe", "event_id": "ev-nope", "after": null})).await?;
+    ws.send(json!({"type": "subscribe", "event_id": "ev-nope", "after": null}))
+        .await?;
     let v = ws.next().await?;
     ensure!(v["type"] == "error" && v["error"] == "not_found", "{v}");
 
@@ -112,17 +152,30 @@ async fn bad_websocket_frames_get_clear_errors_and_the_socket_stays_up() -> Resu
         (json!({"type": "clock.explode"}), "invalid"),
         (json!({"type": "stats.bust", "count": -1}), "invalid"),
         (json!({"type": "stats.bust", "count": 10_000}), "invalid"),
-        (json!({"type": "clock.adjust", "delta_ms": -60000}), "forbidden"),
+        (
+            json!({"type": "clock.adjust", "delta_ms": -60000}),
+            "forbidden",
+        ),
         (json!({"type": "clock.pause"}), "forbidden"),
-        (json!({"type": "incident.update", "incident_id": "inc-404", "base_version": 1, "status": "resolved"}), "not_found"),
+        (
+            json!({"type": "incident.update", "incident_id": "inc-404", "base_version": 1, "status": "resolved"}),
+            "not_found",
+        ),
     ] {
         let id = new_op_id();
-        ws.send(json!({"type": "op", "op_id": id, "event_id": event, "op": op})).await?;
+        ws.send(json!({"type": "op", "op_id": id, "event_id": event, "op": op}))
+            .await?;
         let v = ws.next().await?;
-        ensure!(v["type"] == "rejected" && v["op_id"] == id.as_str() && v["error"] == code, "{op}: {v}");
+        ensure!(
+            v["type"] == "rejected" && v["op_id"] == id.as_str() && v["error"] == code,
+            "{op}: {v}"
+        );
     }
     let id = new_op_id();
-    ws.send(json!({"type": "op", "op_id": id, "event_id": "ev-nope", "op": {"type": "stats.entry"}})).await?;
+    ws.send(
+        json!({"type": "op", "op_id": id, "event_id": "ev-nope", "op": {"type": "stats.entry"}}),
+    )
+    .await?;
     let v = ws.next().await?;
     ensure!(v["type"] == "rejected" && v["error"] == "not_found", "{v}");
     ws.ping().await?;
@@ -161,7 +214,10 @@ async fn text_with_quotes_and_sql_is_stored_verbatim() -> Result<()> {
     ensure!(s == 200, "{v}");
     let snap = coord.snapshot(&event).await?;
     let inc = &snap["state"]["incidents"][0];
-    ensure!(inc["note"] == nasty && inc["table"] == "7'; --" && inc["kind"] == "\"angle\" shot", "{inc}");
+    ensure!(
+        inc["note"] == nasty && inc["table"] == "7'; --" && inc["kind"] == "\"angle\" shot",
+        "{inc}"
+    );
     ensure!(inc["created_by"] == "O'Brien \"Bob\"");
     // The tables are all still there and working.
     let (s, _) = coord

@@ -50,18 +50,33 @@ async fn kill_9_mid_burst_keeps_every_acknowledged_op() -> Result<()> {
     for t in tasks {
         acked.extend(t.await?);
     }
-    ensure!(acked.len() > 100, "only {} ops were acknowledged before the kill", acked.len());
+    ensure!(
+        acked.len() > 100,
+        "only {} ops were acknowledged before the kill",
+        acked.len()
+    );
 
     server.restart()?;
     let http = server.login(COORD, "Ana").await?;
     let snap = http.snapshot(&event).await?;
-    let entries = snap["state"]["stats"]["entries"].as_u64().context("entries")?;
+    let entries = snap["state"]["stats"]["entries"]
+        .as_u64()
+        .context("entries")?;
     let seq = snap["seq"].as_u64().context("seq")?;
-    ensure!(entries >= acked.len() as u64, "{entries} entries stored, {} acknowledged", acked.len());
-    ensure!(entries == seq, "every stored change is one entry: entries {entries}, seq {seq}");
+    ensure!(
+        entries >= acked.len() as u64,
+        "{entries} entries stored, {} acknowledged",
+        acked.len()
+    );
+    ensure!(
+        entries == seq,
+        "every stored change is one entry: entries {entries}, seq {seq}"
+    );
 
     // Every acknowledged op id is in the change log, exactly once.
-    let (_, v) = http.get(&format!("/api/events/{event}/changes?after=0")).await?;
+    let (_, v) = http
+        .get(&format!("/api/events/{event}/changes?after=0"))
+        .await?;
     let logged: Vec<String> = v["changes"]
         .as_array()
         .context("changes")?
@@ -69,9 +84,15 @@ async fn kill_9_mid_burst_keeps_every_acknowledged_op() -> Result<()> {
         .map(|c| c["op_id"].as_str().unwrap_or_default().to_string())
         .collect();
     let unique: HashSet<&String> = logged.iter().collect();
-    ensure!(unique.len() == logged.len(), "an op id appears twice in the log");
+    ensure!(
+        unique.len() == logged.len(),
+        "an op id appears twice in the log"
+    );
     for id in &acked {
-        ensure!(unique.contains(id), "acknowledged op {id} is missing after the crash");
+        ensure!(
+            unique.contains(id),
+            "acknowledged op {id} is missing after the crash"
+        );
     }
     // A retry of an acknowledged op changes nothing.
     let id = acked.iter().next().context("one op")?;
@@ -97,7 +118,9 @@ async fn sigterm_closes_sockets_with_going_away_and_exits_cleanly() -> Result<()
     let mut ws = http.ws().await?;
     ws.subscribe(&event, None).await?;
     let pid = server.child.id().to_string();
-    let status = std::process::Command::new("kill").args(["-TERM", &pid]).status()?;
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()?;
     ensure!(status.success());
     let frame = tokio::time::timeout(Duration::from_secs(5), ws.stream.next())
         .await

@@ -8,11 +8,14 @@ use common::*;
 use serde_json::{json, Value};
 
 async fn entries(http: &Http, event: &str) -> Result<u64> {
-    Ok(http.snapshot(event).await?["state"]["stats"]["entries"].as_u64().unwrap_or(0))
+    Ok(http.snapshot(event).await?["state"]["stats"]["entries"]
+        .as_u64()
+        .unwrap_or(0))
 }
 
 async fn ws_op(ws: &mut Ws, event: &str, op_id: &str, op: Value) -> Result<Value> {
-    ws.send(json!({"type": "op", "op_id": op_id, "event_id": event, "op": op})).await?;
+    ws.send(json!({"type": "op", "op_id": op_id, "event_id": event, "op": op}))
+        .await?;
     loop {
         let v = ws.next().await?;
         if (v["type"] == "ack" || v["type"] == "rejected") && v["op_id"] == op_id {
@@ -67,7 +70,13 @@ async fn the_same_op_id_twice_has_one_effect_and_one_answer() -> Result<()> {
     let bust = json!({"type": "stats.bust", "count": 13});
     let (s, r1) = http.op(&event, &id, bust.clone()).await?;
     ensure!(s == 400 && r1["error"] == "invalid", "{r1}");
-    let (s, _) = http.op(&event, &new_op_id(), json!({"type": "stats.entry", "count": 10})).await?;
+    let (s, _) = http
+        .op(
+            &event,
+            &new_op_id(),
+            json!({"type": "stats.entry", "count": 10}),
+        )
+        .await?;
     ensure!(s == 200);
     let (s, r2) = http.op(&event, &id, bust).await?;
     ensure!(s == 400 && r1 == r2, "{r1} / {r2}");
@@ -75,7 +84,14 @@ async fn the_same_op_id_twice_has_one_effect_and_one_answer() -> Result<()> {
 
     // An op id reused for a different op is refused, not applied.
     let (s, v) = http.op(&event, &id, json!({"type": "stats.entry"})).await?;
-    ensure!(s == 400 && v["message"].as_str().context("message")?.contains("already used"), "{v}");
+    ensure!(
+        s == 400
+            && v["message"]
+                .as_str()
+                .context("message")?
+                .contains("already used"),
+        "{v}"
+    );
     ensure!(entries(&http, &event).await? == 22);
     Ok(())
 }

@@ -21,12 +21,17 @@ async fn a_resume_gets_exactly_the_missed_changes_then_live_ones() -> Result<()>
     let http = server.login(COORD, "Ana").await?;
     let event = server.long_event(&http, "Resume").await?;
     for _ in 0..10 {
-        http.op(&event, &new_op_id(), json!({"type": "stats.entry"})).await?;
+        http.op(&event, &new_op_id(), json!({"type": "stats.entry"}))
+            .await?;
     }
 
     let mut ws = http.ws().await?;
     let frames = ws.subscribe(&event, Some(4)).await?;
-    ensure!(seqs(&frames) == (5..=10).collect::<Vec<_>>(), "replayed {:?}", seqs(&frames));
+    ensure!(
+        seqs(&frames) == (5..=10).collect::<Vec<_>>(),
+        "replayed {:?}",
+        seqs(&frames)
+    );
     ensure!(frames.iter().all(|f| f["type"] != "snapshot"));
     ensure!(frames.last().map(|f| f["seq"].as_u64()) == Some(Some(10)));
     // Each replayed change carries the records it touched.
@@ -38,7 +43,9 @@ async fn a_resume_gets_exactly_the_missed_changes_then_live_ones() -> Result<()>
     let ev = event.clone();
     let burst = tokio::spawn(async move {
         for _ in 0..50 {
-            writer.op(&ev, &new_op_id(), json!({"type": "stats.rebuy"})).await?;
+            writer
+                .op(&ev, &new_op_id(), json!({"type": "stats.rebuy"}))
+                .await?;
         }
         anyhow::Ok(())
     });
@@ -56,10 +63,15 @@ async fn a_resume_gets_exactly_the_missed_changes_then_live_ones() -> Result<()>
         let f = late.next_of("change").await?;
         late_seen.push(f["seq"].as_u64().unwrap_or(0));
     }
-    ensure!(late_seen == (11..=60).collect::<Vec<_>>(), "mid-burst subscriber saw {late_seen:?}");
+    ensure!(
+        late_seen == (11..=60).collect::<Vec<_>>(),
+        "mid-burst subscriber saw {late_seen:?}"
+    );
 
     // HTTP /changes gives the same objects.
-    let (s, v) = http.get(&format!("/api/events/{event}/changes?after=58")).await?;
+    let (s, v) = http
+        .get(&format!("/api/events/{event}/changes?after=58"))
+        .await?;
     ensure!(s == 200);
     let changes = v["changes"].as_array().cloned().unwrap_or_default();
     ensure!(seqs(&changes) == vec![59, 60]);
@@ -68,7 +80,11 @@ async fn a_resume_gets_exactly_the_missed_changes_then_live_ones() -> Result<()>
     // A fresh subscriber (after: null) gets a snapshot at the current seq.
     let mut fresh = http.ws().await?;
     let frames = fresh.subscribe(&event, None).await?;
-    ensure!(frames[0]["type"] == "snapshot" && frames[0]["seq"] == 60, "{}", frames[0]);
+    ensure!(
+        frames[0]["type"] == "snapshot" && frames[0]["seq"] == 60,
+        "{}",
+        frames[0]
+    );
     ensure!(frames[0]["state"]["stats"]["rebuys"] == 50);
     Ok(())
 }
@@ -79,13 +95,19 @@ async fn a_resume_past_retention_gets_a_snapshot() -> Result<()> {
     let http = server.login(COORD, "Ana").await?;
     let event = server.long_event(&http, "Retention").await?;
     for _ in 0..30 {
-        http.op(&event, &new_op_id(), json!({"type": "stats.entry"})).await?;
+        http.op(&event, &new_op_id(), json!({"type": "stats.entry"}))
+            .await?;
     }
     let mut ws = http.ws().await?;
     let frames = ws.subscribe(&event, Some(1)).await?;
-    ensure!(frames.len() == 2 && frames[0]["type"] == "snapshot", "{frames:?}");
+    ensure!(
+        frames.len() == 2 && frames[0]["type"] == "snapshot",
+        "{frames:?}"
+    );
     ensure!(frames[0]["seq"] == 30 && frames[0]["state"]["stats"]["entries"] == 30);
-    let (s, v) = http.get(&format!("/api/events/{event}/changes?after=1")).await?;
+    let (s, v) = http
+        .get(&format!("/api/events/{event}/changes?after=1"))
+        .await?;
     ensure!(s == 410 && v["error"] == "gone", "{s} {v}");
     // The most recent changes are still kept for a resume.
     let frames = ws.subscribe(&event, Some(27)).await?;
@@ -106,19 +128,31 @@ async fn a_subscriber_of_one_event_receives_nothing_of_another() -> Result<()> {
     let mut ws = http.ws().await?;
     ws.subscribe(&a, None).await?;
     for _ in 0..5 {
-        http.op(&b, &new_op_id(), json!({"type": "stats.entry"})).await?;
-        http.op(&b, &new_op_id(), json!({"type": "incident.create", "table": "3", "kind": "dispute", "severity": "low"})).await?;
+        http.op(&b, &new_op_id(), json!({"type": "stats.entry"}))
+            .await?;
+        http.op(
+            &b,
+            &new_op_id(),
+            json!({"type": "incident.create", "table": "3", "kind": "dispute", "severity": "low"}),
+        )
+        .await?;
     }
     // A marker on A: everything before it on this socket must be A's.
-    http.op(&a, &new_op_id(), json!({"type": "stats.addon"})).await?;
+    http.op(&a, &new_op_id(), json!({"type": "stats.addon"}))
+        .await?;
     let f = ws.next().await?;
-    ensure!(f["type"] == "change" && f["event_id"] == a.as_str() && f["seq"] == 1, "got {f}");
+    ensure!(
+        f["type"] == "change" && f["event_id"] == a.as_str() && f["seq"] == 1,
+        "got {f}"
+    );
     ensure!(ws.quiet_for(300).await?.is_none());
 
     // After unsubscribing, A's changes stop too.
-    ws.send(json!({"type": "unsubscribe", "event_id": a})).await?;
+    ws.send(json!({"type": "unsubscribe", "event_id": a}))
+        .await?;
     ensure!(ws.next().await?["type"] == "unsubscribed");
-    http.op(&a, &new_op_id(), json!({"type": "stats.addon"})).await?;
+    http.op(&a, &new_op_id(), json!({"type": "stats.addon"}))
+        .await?;
     ensure!(ws.quiet_for(300).await?.is_none());
     Ok(())
 }
@@ -130,9 +164,15 @@ async fn the_sender_receives_its_own_change_and_its_ack_once_each() -> Result<()
     let event = server.long_event(&http, "Own").await?;
     let mut ws = http.ws().await?;
     ws.subscribe(&event, None).await?;
-    ws.send(json!({"type": "op", "op_id": "own-1", "event_id": event, "op": {"type": "clock.start"}})).await?;
+    ws.send(
+        json!({"type": "op", "op_id": "own-1", "event_id": event, "op": {"type": "clock.start"}}),
+    )
+    .await?;
     let (x, y) = (ws.next().await?, ws.next().await?);
-    let mut kinds = [x["type"].as_str().unwrap_or(""), y["type"].as_str().unwrap_or("")];
+    let mut kinds = [
+        x["type"].as_str().unwrap_or(""),
+        y["type"].as_str().unwrap_or(""),
+    ];
     kinds.sort();
     ensure!(kinds == ["ack", "change"], "{x} {y}");
     ensure!(x["seq"] == y["seq"] && x["op_id"] == "own-1" && y["op_id"] == "own-1");

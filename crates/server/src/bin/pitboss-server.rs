@@ -8,7 +8,11 @@ use clap::Parser;
 use pitboss_server::{Config, Synchronous};
 
 #[derive(Parser, Debug)]
-#[command(name = "pitboss-server", version, about = "Pitboss venue server: tournament clock and floor incidents over the LAN")]
+#[command(
+    name = "pitboss-server",
+    version,
+    about = "Pitboss venue server: tournament clock and floor incidents over the LAN"
+)]
 struct Args {
     /// Address and port to listen on (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:7878")]

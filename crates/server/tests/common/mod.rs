@@ -161,7 +161,10 @@ impl Http {
             .await?;
         let status = r.status().as_u16();
         let text = r.text().await?;
-        Ok((status, serde_json::from_str(&text).with_context(|| format!("not JSON: {text}"))?))
+        Ok((
+            status,
+            serde_json::from_str(&text).with_context(|| format!("not JSON: {text}"))?,
+        ))
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Result<(u16, Value)> {
@@ -179,12 +182,18 @@ impl Http {
             .await?;
         let status = r.status().as_u16();
         let text = r.text().await?;
-        Ok((status, serde_json::from_str(&text).with_context(|| format!("not JSON ({status}): {text}"))?))
+        Ok((
+            status,
+            serde_json::from_str(&text).with_context(|| format!("not JSON ({status}): {text}"))?,
+        ))
     }
 
     pub async fn op(&self, event: &str, op_id: &str, op: Value) -> Result<(u16, Value)> {
-        self.post(&format!("/api/events/{event}/ops"), &json!({"op_id": op_id, "op": op}))
-            .await
+        self.post(
+            &format!("/api/events/{event}/ops"),
+            &json!({"op_id": op_id, "op": op}),
+        )
+        .await
     }
 
     pub async fn snapshot(&self, event: &str) -> Result<Value> {
@@ -200,7 +209,11 @@ impl Http {
     }
 
     pub async fn ws(&self) -> Result<Ws> {
-        let url = format!("{}/ws?token={}", self.base.replace("http://", "ws://"), self.token);
+        let url = format!(
+            "{}/ws?token={}",
+            self.base.replace("http://", "ws://"),
+            self.token
+        );
         let (stream, _) = tokio_tungstenite::connect_async(url).await?;
         Ok(Ws { stream })
     }
@@ -212,7 +225,9 @@ pub struct Ws {
 
 impl Ws {
     pub async fn send(&mut self, v: Value) -> Result<()> {
-        self.stream.send(Message::Text(v.to_string().into())).await?;
+        self.stream
+            .send(Message::Text(v.to_string().into()))
+            .await?;
         Ok(())
     }
 
@@ -261,7 +276,8 @@ impl Ws {
 
     /// Subscribes and returns every frame up to and including `subscribed`.
     pub async fn subscribe(&mut self, event: &str, after: Option<u64>) -> Result<Vec<Value>> {
-        self.send(json!({"type": "subscribe", "event_id": event, "after": after})).await?;
+        self.send(json!({"type": "subscribe", "event_id": event, "after": after}))
+            .await?;
         let mut out = Vec::new();
         loop {
             let v = self.next().await?;
@@ -278,7 +294,8 @@ impl Ws {
 
     /// A ping round trip: proves the connection is still up and served.
     pub async fn ping(&mut self) -> Result<()> {
-        self.send(json!({"type": "ping", "client_time_ms": 42})).await?;
+        self.send(json!({"type": "ping", "client_time_ms": 42}))
+            .await?;
         let v = self.next_of("pong").await?;
         anyhow::ensure!(v["client_time_ms"] == 42 && v["server_time_ms"].as_i64().is_some());
         Ok(())
@@ -289,5 +306,12 @@ pub fn new_op_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    format!("t-{}-{}-{n}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0))
+    format!(
+        "t-{}-{}-{n}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    )
 }

@@ -1,0 +1,220 @@
+//! What the read-only clock window shows, computed in Rust.
+//!
+//! Level changes are computed here, with the core's clock function, and the
+//! webview only renders the numbers it is sent: a hidden or minimised
+//! webview's timers are throttled, so it must never be the one that decides
+//! where the clock is (rule 6).
+
+use pitboss_core::clock::{position, until_next_break_ms};
+use pitboss_core::protocol::{EventSnapshotState, ServerMsg};
+use pitboss_core::{Level, Stats};
+use serde::Serialize;
+
+/// The event as this window last heard it from the server.
+#[derive(Debug, Clone)]
+pub struct Local {
+    pub event_id: String,
+    pub seq: u64,
+    pub state: EventSnapshotState,
+}
+
+impl Local {
+    /// Applies one server message: a snapshot replaces everything, a change
+    /// replaces the records it carries and only if it is the next seq.
+    /// Returns false when a gap means the caller must resubscribe.
+    pub fn apply(local: &mut Option<Local>, msg: ServerMsg) -> bool {
+        match msg {
+            ServerMsg::Snapshot {
+                event_id,
+                seq,
+                state,
+                ..
+            } => {
+                *local = Some(Local {
+                    event_id,
+                    seq,
+                    state: *state,
+                });
+                true
+            }
+            ServerMsg::Change(c) => {
+                let Some(l) = local.as_mut() else {
+                    return false;
+                };
+                if c.seq <= l.seq {
+                    return true;
+                }
+                if c.seq != l.seq + 1 {
+                    return false;
+                }
+                l.seq = c.seq;
+                if let Some(clock) = c.records.clock {
+                    l.state.clock = clock;
+                }
+                if let Some(stats) = c.records.stats {
+                    l.state.stats = stats;
+                }
+                if let Some(structure) = c.records.structure {
+                    l.state.structure = structure;
+                }
+                if let Some(i) = c.records.incident {
+                    match l.state.incidents.iter_mut().find(|x| x.id == i.id) {
+                        Some(x) => *x = i,
+                        None => l.state.incidents.push(i),
+                    }
+                }
+                true
+            }
+            _ => true,
+        }
+    }
+}
+
+/// Blinds of a level, for display.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Blinds {
+    pub small_blind: u64,
+    pub big_blind: u64,
+    pub ante: u64,
+}
+
+fn blinds(l: &Level) -> Option<Blinds> {
+    match l {
+        Level::Play {
+            small_blind,
+            big_blind,
+            ante,
+            ..
+        } => Some(Blinds {
+            small_blind: *small_blind,
+            big_blind: *big_blind,
+            ante: *ante,
+        }),
+        Level::Break { .. } => None,
+    }
+}
+
+/// One frame of the clock window. Times are milliseconds; the UI formats.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ClockView {
+    pub event_id: String,
+    pub event_name: String,
+    /// "Level 7" or "Break".
+    pub title: String,
+    pub is_break: bool,
+    pub running: bool,
+    pub finished: bool,
+    pub remaining_ms: i64,
+    pub blinds: Option<Blinds>,
+    /// The note of the step in play (e.g. the color-up on a break).
+    pub note: String,
+    pub next_title: Option<String>,
+    pub next_blinds: Option<Blinds>,
+    pub until_break_ms: Option<i64>,
+    pub stats: Stats,
+    pub seq: u64,
+}
+
+pub fn view(local: &Local, now_ms: i64) -> ClockView {
+    let s = &local.state.structure;
+    let p = position(&local.state.clock, s, now_ms);
+    let level = s.levels.get(p.level_index);
+    let title = match s.level_number(p.level_index) {
+        Some(n) => format!("Level {n}"),
+        None => "Break".to_string(),
+    };
+    let next = s.levels.get(p.level_index + 1);
+    let next_title = next.map(|n| match s.level_number(p.level_index + 1) {
+        Some(k) => format!("Level {k}"),
+        None => format!("Break ({} min)", n.duration_ms() / 60_000),
+    });
+    ClockView {
+        event_id: local.event_id.clone(),
+        event_name: local.state.event.name.clone(),
+        title,
+        is_break: p.is_break,
+        running: p.running,
+        finished: p.finished,
+        remaining_ms: p.remaining_ms,
+        blinds: level.and_then(blinds),
+        note: level.map(|l| l.note().to_string()).unwrap_or_default(),
+        next_title,
+        next_blinds: next.and_then(blinds),
+        until_break_ms: until_next_break_ms(s, &p),
+        stats: local.state.stats,
+        seq: local.seq,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pitboss_core::structure::deepstack_template;
+    use pitboss_core::{ClockState, EventDetails, Structure};
+
+    fn local() -> Local {
+        let structure = Structure::new(deepstack_template());
+        Local {
+            event_id: "ev".into(),
+            seq: 3,
+            state: EventSnapshotState {
+                event: EventDetails {
+                    name: "Demo".into(),
+                    starting_stack: 20_000,
+                    buy_in: 100,
+                    rebuy_chips: 0,
+                    rebuy_price: 0,
+                    addon_chips: 0,
+                    addon_price: 0,
+                },
+                clock: ClockState::initial(&structure, 0)
+                    .start(&structure, 0)
+                    .expect("starts"),
+                structure,
+                stats: Stats::default(),
+                incidents: vec![],
+            },
+        }
+    }
+
+    #[test]
+    fn the_view_names_levels_and_counts_down_to_the_break() {
+        let l = local();
+        let v = view(&l, 21 * 60_000);
+        assert_eq!(v.title, "Level 2");
+        assert_eq!(v.remaining_ms, 19 * 60_000);
+        assert_eq!(
+            v.blinds,
+            Some(Blinds {
+                small_blind: 200,
+                big_blind: 300,
+                ante: 0
+            })
+        );
+        assert_eq!(v.until_break_ms, Some(19 * 60_000 + 3 * 20 * 60_000));
+        let v = view(&l, 101 * 60_000);
+        assert_eq!(v.title, "Break");
+        assert!(v.is_break && v.note.contains("Color up"));
+    }
+
+    #[test]
+    fn changes_apply_in_order_and_a_gap_asks_for_a_resync() {
+        let mut l = Some(local());
+        let change = |seq| {
+            serde_json::from_value::<ServerMsg>(serde_json::json!({
+                "type": "change", "event_id": "ev", "seq": seq, "op_id": "x",
+                "op": {"type": "stats.entry", "count": 1},
+                "by": {"operator_id": "o", "name": "A", "device": "d"}, "at_ms": 0,
+                "stats": {"entries": seq, "players_remaining": seq, "rebuys": 0, "addons": 0}
+            }))
+            .expect("change")
+        };
+        assert!(Local::apply(&mut l, change(4)));
+        assert!(Local::apply(&mut l, change(4)), "a duplicate is ignored");
+        assert_eq!(l.as_ref().map(|x| x.state.stats.entries), Some(4));
+        assert!(!Local::apply(&mut l, change(6)), "a gap is refused");
+        assert_eq!(l.as_ref().map(|x| x.seq), Some(4));
+    }
+}

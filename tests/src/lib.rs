@@ -1,0 +1,176 @@
+//! Harness for system tests: a private X server, a private session bus, the
+//! real Pitboss app started by tauri-driver, each with its own XDG folders.
+//! Nothing here is skipped when a tool is missing: `cargo xtask test`
+//! installs the tools, and a missing one is a failure that says what to do.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+/// The workspace's root folder.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The target folder cargo builds into.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// The app binary built by `cargo build -p pitboss-app`.
+pub fn app_binary() -> Result<PathBuf> {
+    let p = target_dir().join("debug").join("pitboss");
+    if !p.is_file() {
+        bail!(
+            "{} is missing: build the app first (cargo build -p pitboss-app; cargo xtask test does it)",
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn which(bin: &str) -> Result<PathBuf> {
+    let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin"));
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(home)
+        .map(|d| d.join(bin))
+        .find(|p| p.is_file())
+        .with_context(|| format!("{bin} is not installed (cargo xtask test installs it)"))
+}
+
+/// A child process killed (and reaped) when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        drop(self.0.kill());
+        drop(self.0.wait());
+    }
+}
+
+/// A headless X server on a display of its own.
+pub struct Xvfb {
+    pub display: String,
+    _proc: Proc,
+}
+
+impl Xvfb {
+    pub fn start() -> Result<Xvfb> {
+        let xvfb = which("Xvfb")?;
+        for n in 90..200u32 {
+            if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                || Path::new(&format!("/tmp/.X{n}-lock")).exists()
+            {
+                continue;
+            }
+            let display = format!(":{n}");
+            let child = Command::new(&xvfb)
+                .args([&display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?;
+            let proc = Proc(child);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+                    return Ok(Xvfb {
+                        display,
+                        _proc: proc,
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        bail!("could not start Xvfb on any display")
+    }
+}
+
+/// Private XDG folders, so a test run never touches the user's settings.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Result<Sandbox> {
+        let dir = tempfile::tempdir()?;
+        for sub in ["data", "config", "cache", "runtime"] {
+            std::fs::create_dir_all(dir.path().join(sub))?;
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                dir.path().join("runtime"),
+                std::fs::Permissions::from_mode(0o700),
+            )?;
+        }
+        Ok(Sandbox { dir })
+    }
+
+    pub fn apply(&self, cmd: &mut Command) {
+        let p = self.dir.path();
+        cmd.env("XDG_DATA_HOME", p.join("data"))
+            .env("XDG_CONFIG_HOME", p.join("config"))
+            .env("XDG_CACHE_HOME", p.join("cache"))
+            .env("XDG_RUNTIME_DIR", p.join("runtime"))
+            .env("NO_AT_BRIDGE", "1");
+    }
+}
+
+/// tauri-driver under a private session bus, on `display`.
+pub struct Driver {
+    pub port: u16,
+    _proc: Proc,
+}
+
+impl Driver {
+    pub fn start(display: &str, sandbox: &Sandbox, env: &[(&str, String)]) -> Result<Driver> {
+        let driver = which("tauri-driver")?;
+        let native = which("WebKitWebDriver")?;
+        let port = free_port()?;
+        let native_port = free_port()?;
+        let mut cmd = Command::new(which("dbus-run-session")?);
+        cmd.arg("--")
+            .arg(driver)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native_port.to_string(),
+            ])
+            .arg("--native-driver")
+            .arg(native)
+            .env("DISPLAY", display)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        sandbox.apply(&mut cmd);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let proc = Proc(cmd.spawn()?);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(Driver { port, _proc: proc });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("tauri-driver did not start listening on {port}")
+    }
+}

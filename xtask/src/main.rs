@@ -1,0 +1,190 @@
+//! `cargo xtask run` and `cargo xtask test`: the two commands that set
+//! Pitboss up on a fresh Debian/Ubuntu machine. Each installs what is
+//! missing (saying what it does), then builds and runs.
+//!
+//! Kept dependency-free apart from anyhow so that it builds in seconds on
+//! a clean machine, before anything else is there.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+/// Debian packages the app needs to build and run.
+const BUILD_PACKAGES: &[&str] = &[
+    "libwebkit2gtk-4.1-dev",
+    "libgtk-3-dev",
+    "librsvg2-dev",
+    "libayatana-appindicator3-dev",
+    "libssl-dev",
+    "pkg-config",
+    "build-essential",
+    "libasound2-dev",
+];
+
+/// Debian packages the tests need on top: a headless X server, WebKit's
+/// WebDriver, screenshots, a session bus, Node for the UI's unit tests.
+const TEST_PACKAGES: &[&str] = &[
+    "xvfb",
+    "xauth",
+    "webkit2gtk-driver",
+    "imagemagick",
+    "xdotool",
+    "x11-utils",
+    "dbus-x11",
+    "alsa-utils",
+    "nodejs",
+];
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = root()?;
+    std::env::set_current_dir(&root)?;
+    match args.first().map(String::as_str) {
+        Some("run") => run(&args[1..]),
+        Some("test") => test(&args[1..]),
+        Some("deps") => {
+            ensure_packages(BUILD_PACKAGES)?;
+            ensure_packages(TEST_PACKAGES)
+        }
+        _ => {
+            eprintln!(
+                "usage:\n  cargo xtask run     install what is missing, build, start the app hosting the demo event\n  cargo xtask test    install what is missing, run every test (Rust, UI, end-to-end)\n  cargo xtask deps    only install the system packages"
+            );
+            bail!("unknown or missing task");
+        }
+    }
+}
+
+fn root() -> Result<PathBuf> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    Ok(manifest
+        .parent()
+        .context("xtask has a parent folder")?
+        .to_path_buf())
+}
+
+fn run(extra: &[String]) -> Result<()> {
+    ensure_packages(BUILD_PACKAGES)?;
+    say("building and starting Pitboss (hosting the demo event)");
+    let mut cmd = Command::new(cargo());
+    cmd.args(["run", "-p", "pitboss-app", "--"]).args(extra);
+    status(&mut cmd)
+}
+
+fn test(extra: &[String]) -> Result<()> {
+    ensure_packages(BUILD_PACKAGES)?;
+    ensure_packages(TEST_PACKAGES)?;
+    ensure_tauri_driver()?;
+    say("checking formatting");
+    status(Command::new(cargo()).args(["fmt", "--all", "--check"]))?;
+    say("clippy (warnings are errors)");
+    status(Command::new(cargo()).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    say("building the app for the end-to-end tests");
+    status(Command::new(cargo()).args(["build", "-p", "pitboss-app"]))?;
+    say("UI unit tests (node --test)");
+    status(Command::new("node").args(["--test", "ui/tests/"]))?;
+    say("Rust tests: core, server, app, system and end-to-end");
+    let mut cmd = Command::new(cargo());
+    cmd.args(["test", "--workspace"]).args(extra);
+    status(&mut cmd)
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+fn say(msg: &str) {
+    eprintln!("\n==> {msg}");
+}
+
+fn status(cmd: &mut Command) -> Result<()> {
+    let s = cmd
+        .status()
+        .with_context(|| format!("cannot run {:?}", cmd.get_program()))?;
+    if !s.success() {
+        bail!("{:?} failed ({s})", cmd);
+    }
+    Ok(())
+}
+
+fn installed(pkg: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", pkg])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .unwrap_or(false)
+}
+
+/// Installs the Debian packages that are missing, with apt-get, as root or
+/// through sudo. On a machine without dpkg it only says what it needs.
+fn ensure_packages(pkgs: &[&str]) -> Result<()> {
+    if !Path::new("/usr/bin/dpkg-query").exists() {
+        eprintln!(
+            "not a Debian/Ubuntu machine: make sure these (or their equivalents) are installed: {}",
+            pkgs.join(" ")
+        );
+        return Ok(());
+    }
+    let missing: Vec<&str> = pkgs.iter().copied().filter(|p| !installed(p)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    say(&format!(
+        "installing system packages: {}",
+        missing.join(" ")
+    ));
+    let root = is_root();
+    let apt = |args: &[&str]| -> Result<()> {
+        let mut cmd = if root {
+            Command::new("apt-get")
+        } else {
+            let mut c = Command::new("sudo");
+            c.arg("apt-get");
+            c
+        };
+        cmd.env("DEBIAN_FRONTEND", "noninteractive").args(args);
+        status(&mut cmd)
+    };
+    apt(&["update", "-qq"])?;
+    let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    args.extend(&missing);
+    apt(&args)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn on_path(bin: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+        .unwrap_or(false)
+}
+
+/// tauri-driver bridges WebDriver to WebKitWebDriver for the end-to-end tests.
+fn ensure_tauri_driver() -> Result<()> {
+    if on_path("tauri-driver") {
+        return Ok(());
+    }
+    let home_bin = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .map(|h| h.join("bin").join("tauri-driver"));
+    if home_bin.as_ref().is_some_and(|p| p.is_file()) {
+        return Ok(());
+    }
+    say("installing tauri-driver (cargo install --locked)");
+    status(Command::new(cargo()).args(["install", "tauri-driver", "--locked", "--version", "^2"]))
+}
