@@ -202,8 +202,16 @@ async fn connection(st: Arc<AppState>, actor: Actor, socket: WebSocket) {
     }
     st.writer.disconnect(conn_id).await;
     drop(tx);
-    // Let the sender flush what is queued (acks, a close frame), briefly.
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), sender).await;
+    // Let the sender flush what is queued (acks, a close frame), briefly. A
+    // peer that stopped reading leaves the sender stuck in a write: abort it,
+    // which drops the socket, rather than keep it forever.
+    let mut sender = sender;
+    if tokio::time::timeout(std::time::Duration::from_secs(2), &mut sender)
+        .await
+        .is_err()
+    {
+        sender.abort();
+    }
     tracing::debug!(conn_id, "websocket closed");
 }
 
