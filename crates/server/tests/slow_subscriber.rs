@@ -62,8 +62,13 @@ async fn a_stalled_subscriber_is_cut_off_and_resumes_while_others_get_everything
     }
     let write_time = started.elapsed();
     let seqs = tokio::time::timeout(Duration::from_secs(60), reader).await???;
-    ensure!(seqs == (1..=OPS as u64).collect::<Vec<_>>(), "the reading subscriber missed or reordered changes");
-    eprintln!("{OPS} ops of ~2.2 KB acknowledged in {write_time:?} with a stalled subscriber attached");
+    ensure!(
+        seqs == (1..=OPS as u64).collect::<Vec<_>>(),
+        "the reading subscriber missed or reordered changes"
+    );
+    eprintln!(
+        "{OPS} ops of ~2.2 KB acknowledged in {write_time:?} with a stalled subscriber attached"
+    );
 
     // The stalled one now reads what it had buffered, then finds itself cut off.
     let mut got: Vec<u64> = Vec::new();
@@ -82,18 +87,37 @@ async fn a_stalled_subscriber_is_cut_off_and_resumes_while_others_get_everything
             }
             Ok(Some(Ok(_))) => {}
             Ok(Some(Err(_))) | Ok(None) => break,
-            Err(_) => anyhow::bail!("the stalled subscriber was never cut off ({} changes buffered)", got.len()),
+            Err(_) => anyhow::bail!(
+                "the stalled subscriber was never cut off ({} changes buffered)",
+                got.len()
+            ),
         }
     }
     ensure!(got.len() < OPS, "the stalled subscriber was never dropped");
-    ensure!(close_code.is_none() || close_code == Some(1013), "close code {close_code:?}");
-    ensure!(got == (1..=got.len() as u64).collect::<Vec<_>>(), "what it did get is in order");
-    eprintln!("stalled subscriber cut off after {} of {OPS} changes (close {close_code:?})", got.len());
+    ensure!(
+        close_code.is_none() || close_code == Some(1013),
+        "close code {close_code:?}"
+    );
+    ensure!(
+        got == (1..=got.len() as u64).collect::<Vec<_>>(),
+        "what it did get is in order"
+    );
+    eprintln!(
+        "stalled subscriber cut off after {} of {OPS} changes (close {close_code:?})",
+        got.len()
+    );
 
     // It resumes from the last seq it applied and ends up with everything.
     let mut again = http.ws().await?;
     let frames = again.subscribe(&event, Some(got.len() as u64)).await?;
-    let rest: Vec<u64> = frames.iter().filter(|f| f["type"] == "change").filter_map(|f| f["seq"].as_u64()).collect();
-    ensure!(rest == (got.len() as u64 + 1..=OPS as u64).collect::<Vec<_>>(), "resume gap or duplicate");
+    let rest: Vec<u64> = frames
+        .iter()
+        .filter(|f| f["type"] == "change")
+        .filter_map(|f| f["seq"].as_u64())
+        .collect();
+    ensure!(
+        rest == (got.len() as u64 + 1..=OPS as u64).collect::<Vec<_>>(),
+        "resume gap or duplicate"
+    );
     Ok(())
 }
