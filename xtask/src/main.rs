@@ -90,11 +90,56 @@ fn test(extra: &[String]) -> Result<()> {
     say("building the app for the end-to-end tests");
     status(Command::new(cargo()).args(["build", "-p", "pitboss-app"]))?;
     say("UI unit tests (node --test)");
-    status(Command::new("node").args(["--test", "ui/tests/"]))?;
+    let ui = counted(Command::new("node").args(["--test", "ui/tests/"]))?;
     say("Rust tests: core, server, app, system and end-to-end");
     let mut cmd = Command::new(cargo());
-    cmd.args(["test", "--workspace"]).args(extra);
-    status(&mut cmd)
+    cmd.args(["test", "--workspace", "--no-fail-fast"])
+        .args(extra);
+    let rust = counted(&mut cmd)?;
+    let (passed, failed) = (ui.0 + rust.0, ui.1 + rust.1);
+    // One closing line for the whole run, so that CI reads the total and
+    // not the count of the last (doc-test) binary.
+    println!("\nall tests: {passed} passed, {failed} failed");
+    if !ui.2 || !rust.2 || failed > 0 {
+        bail!("tests failed");
+    }
+    if passed == 0 {
+        bail!("no test ran");
+    }
+    Ok(())
+}
+
+/// Runs a test command, echoing its output, and counts passed and failed
+/// tests from cargo's `test result:` lines and node's `# pass` / `# fail`.
+fn counted(cmd: &mut Command) -> Result<(u64, u64, bool)> {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {:?}", cmd.get_program()))?;
+    let out = child.stdout.take().context("no stdout")?;
+    let (mut passed, mut failed) = (0u64, 0u64);
+    for line in BufReader::new(out).lines() {
+        let line = line?;
+        println!("{line}");
+        let num = |after: &str| -> u64 {
+            line.split(after)
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|n| n.trim_end_matches(';').parse().ok())
+                .unwrap_or(0)
+        };
+        if line.starts_with("test result:") {
+            passed += num("ok. ").max(num("FAILED. "));
+            failed += num("passed; ");
+        } else if let Some(n) = line.strip_prefix("# pass ") {
+            passed += n.trim().parse::<u64>().unwrap_or(0);
+        } else if let Some(n) = line.strip_prefix("# fail ") {
+            failed += n.trim().parse::<u64>().unwrap_or(0);
+        }
+    }
+    let ok = child.wait()?.success();
+    Ok((passed, failed, ok))
 }
 
 fn cargo() -> String {
