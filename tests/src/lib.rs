@@ -134,17 +134,26 @@ impl Sandbox {
 }
 
 /// tauri-driver under a private session bus, on `display`.
+///
+/// The whole tree (dbus-run-session, its dbus-daemon, tauri-driver,
+/// WebKitWebDriver and the app) runs in a process group of its own, so
+/// dropping the driver stops all of it and nothing is left holding a port or
+/// a display for the next test.
 pub struct Driver {
     pub port: u16,
-    _proc: Proc,
+    log: PathBuf,
+    child: Child,
 }
 
 impl Driver {
     pub fn start(display: &str, sandbox: &Sandbox, env: &[(&str, String)]) -> Result<Driver> {
+        use std::os::unix::process::CommandExt;
         let driver = which("tauri-driver")?;
         let native = which("WebKitWebDriver")?;
         let port = free_port()?;
         let native_port = free_port()?;
+        let log = sandbox.dir.path().join("tauri-driver.log");
+        let out = std::fs::File::create(&log)?;
         let mut cmd = Command::new(which("dbus-run-session")?);
         cmd.arg("--")
             .arg(driver)
@@ -157,20 +166,87 @@ impl Driver {
             .arg("--native-driver")
             .arg(native)
             .env("DISPLAY", display)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .process_group(0);
         sandbox.apply(&mut cmd);
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let proc = Proc(cmd.spawn()?);
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let child = cmd.spawn()?;
+        let d = Driver { port, log, child };
+        // tauri-driver listens at once but proxies to WebKitWebDriver, which
+        // comes up a little later; a session request sent in between is
+        // dropped. Wait for both.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let up = |p: u16| std::net::TcpStream::connect(("127.0.0.1", p)).is_ok();
         while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(Driver { port, _proc: proc });
+            if up(port) && up(native_port) {
+                return Ok(d);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        bail!("tauri-driver did not start listening on {port}")
+        bail!(
+            "tauri-driver did not start listening on {port} and {native_port}: {}",
+            d.log_text()
+        )
+    }
+
+    /// What tauri-driver and WebKitWebDriver printed, for error messages.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Opens a WebDriver session on the app at `application`. A refused or
+    /// dropped first request is retried a few times (the native driver can
+    /// still be settling); any other failure is reported with the driver log.
+    pub async fn session(&self, application: &Path) -> Result<fantoccini::Client> {
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), serde_json::json!("wry"));
+        caps.insert(
+            "tauri:options".into(),
+            serde_json::json!({ "application": application }),
+        );
+        let mut last = None;
+        for _ in 0..4 {
+            match fantoccini::ClientBuilder::native()
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{}", self.port))
+                .await
+            {
+                Ok(c) => return Ok(c),
+                Err(e) => {
+                    last = Some(e);
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+        bail!(
+            "WebDriver session: {}\n--- tauri-driver log ---\n{}",
+            last.map(|e| e.to_string()).unwrap_or_default(),
+            self.log_text()
+        )
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // SIGTERM to the whole group first (WebKitWebDriver closes the app),
+        // then SIGKILL whatever is left.
+        let pgid = self.child.id() as i32;
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{pgid}")])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pgid}")])
+            .status();
+        drop(self.child.wait());
     }
 }

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use pitboss_core::clock::position;
 use pitboss_core::{ClockState, Structure};
 use pitboss_system_tests::*;
@@ -73,14 +73,7 @@ async fn the_window_shows_the_hosted_demo_clock_and_follows_changes() -> Result<
         &[("PITBOSS_LISTEN", format!("127.0.0.1:{port}"))],
     )?;
 
-    let mut caps = serde_json::Map::new();
-    caps.insert("browserName".into(), json!("wry"));
-    caps.insert("tauri:options".into(), json!({ "application": app }));
-    let c = ClientBuilder::native()
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await
-        .context("WebDriver session")?;
+    let c = driver.session(&app).await?;
     let result = scenario(&c, port).await;
     let shots = target_dir().join("screenshots");
     std::fs::create_dir_all(&shots)?;
