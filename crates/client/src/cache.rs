@@ -1,0 +1,251 @@
+//! The local SQLite cache: the last known state of each event, the session
+//! token per server, and the outbox of ops not yet answered.
+//!
+//! It is what lets the app open with the last known clock and board when the
+//! host is unreachable, and what keeps a dealer's bust-out through an app
+//! restart until the server has answered it.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use pitboss_core::Op;
+use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite_migration::{Migrations, M};
+use serde::{Deserialize, Serialize};
+
+use crate::replica::Replica;
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(
+        r#"
+        CREATE TABLE replicas (
+            event_id TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            -- local wall time of the last exchange with the server
+            synced_at_ms INTEGER NOT NULL
+        );
+        CREATE TABLE sessions (
+            server TEXT PRIMARY KEY,
+            token TEXT NOT NULL,
+            role TEXT NOT NULL,
+            operator_id TEXT NOT NULL
+        );
+        CREATE TABLE outbox (
+            position INTEGER PRIMARY KEY AUTOINCREMENT,
+            op_id TEXT NOT NULL UNIQUE,
+            event_id TEXT NOT NULL,
+            op TEXT NOT NULL,
+            created_at_ms INTEGER NOT NULL
+        );
+        "#,
+    )])
+}
+
+/// An op waiting for the server's answer, shown as pending.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingOp {
+    pub op_id: String,
+    pub event_id: String,
+    pub op: Op,
+    pub created_at_ms: i64,
+}
+
+/// A session token remembered for one server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSession {
+    pub token: String,
+    pub role: String,
+    pub operator_id: String,
+}
+
+/// The cache. The connection sits behind a mutex so the actor's future stays
+/// `Send` across awaits; only the actor uses it, so it is never contended.
+pub struct Cache {
+    conn: std::sync::Mutex<Connection>,
+}
+
+impl Cache {
+    pub fn open(path: &Path) -> anyhow::Result<Cache> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let mut conn = Connection::open(path)
+            .with_context(|| format!("cannot open cache {}", path.display()))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // The outbox must survive a crash of the app; a power cut may lose the
+        // last state snapshot, which the server gives back on reconnect.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrations()
+            .to_latest(&mut conn)
+            .context("cannot migrate the cache")?;
+        Ok(Cache {
+            conn: std::sync::Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (every
+        // statement is atomic), so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn load_replica(&self, event_id: &str) -> anyhow::Result<Option<(Replica, i64)>> {
+        let row: Option<(u64, String, i64)> = self
+            .conn()
+            .query_row(
+                "SELECT seq, state, synced_at_ms FROM replicas WHERE event_id = ?1",
+                [event_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((seq, state, synced)) = row else {
+            return Ok(None);
+        };
+        // A cache written by an older version that no longer parses is
+        // dropped: the server will send a snapshot.
+        match serde_json::from_str(&state) {
+            Ok(state) => Ok(Some((
+                Replica {
+                    event_id: event_id.to_string(),
+                    seq,
+                    state,
+                },
+                synced,
+            ))),
+            Err(e) => {
+                tracing::warn!("ignoring unreadable cached state of {event_id}: {e}");
+                Ok(None)
+            }
+        }
+    }
+
+    pub fn save_replica(&self, r: &Replica, synced_at_ms: i64) -> anyhow::Result<()> {
+        self.conn().execute(
+            "INSERT INTO replicas (event_id, seq, state, synced_at_ms) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(event_id) DO UPDATE SET seq = excluded.seq, state = excluded.state,
+                 synced_at_ms = excluded.synced_at_ms",
+            params![
+                r.event_id,
+                r.seq,
+                serde_json::to_string(&r.state)?,
+                synced_at_ms
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn session(&self, server: &str) -> anyhow::Result<Option<StoredSession>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT token, role, operator_id FROM sessions WHERE server = ?1",
+                [server],
+                |r| {
+                    Ok(StoredSession {
+                        token: r.get(0)?,
+                        role: r.get(1)?,
+                        operator_id: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    pub fn save_session(&self, server: &str, s: &StoredSession) -> anyhow::Result<()> {
+        self.conn().execute(
+            "INSERT INTO sessions (server, token, role, operator_id) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(server) DO UPDATE SET token = excluded.token, role = excluded.role,
+                 operator_id = excluded.operator_id",
+            params![server, s.token, s.role, s.operator_id],
+        )?;
+        Ok(())
+    }
+
+    pub fn forget_session(&self, server: &str) -> anyhow::Result<()> {
+        self.conn()
+            .execute("DELETE FROM sessions WHERE server = ?1", [server])?;
+        Ok(())
+    }
+
+    /// Appends an op to the outbox; it is durable when this returns.
+    pub fn push_op(&self, p: &PendingOp) -> anyhow::Result<()> {
+        self.conn().execute(
+            "INSERT INTO outbox (op_id, event_id, op, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                p.op_id,
+                p.event_id,
+                serde_json::to_string(&p.op)?,
+                p.created_at_ms
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Removes an op the server has answered (accepted or rejected).
+    pub fn remove_op(&self, op_id: &str) -> anyhow::Result<()> {
+        self.conn()
+            .execute("DELETE FROM outbox WHERE op_id = ?1", [op_id])?;
+        Ok(())
+    }
+
+    /// Pending ops in the order they were made.
+    pub fn pending(&self) -> anyhow::Result<Vec<PendingOp>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT op_id, event_id, op, created_at_ms FROM outbox ORDER BY position")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (op_id, event_id, op, created_at_ms) = row?;
+            out.push(PendingOp {
+                op_id,
+                event_id,
+                op: serde_json::from_str(&op)?,
+                created_at_ms,
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        assert!(migrations().validate().is_ok());
+    }
+
+    #[test]
+    fn the_outbox_keeps_order_across_reopen() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("cache.db");
+        {
+            let c = Cache::open(&path)?;
+            for (i, id) in ["b", "a", "c"].iter().enumerate() {
+                c.push_op(&PendingOp {
+                    op_id: id.to_string(),
+                    event_id: "ev".into(),
+                    op: Op::StatsBust { count: 1 },
+                    created_at_ms: i as i64,
+                })?;
+            }
+            c.remove_op("a")?;
+        }
+        let c = Cache::open(&path)?;
+        let ids: Vec<String> = c.pending()?.into_iter().map(|p| p.op_id).collect();
+        assert_eq!(ids, ["b", "c"]);
+        Ok(())
+    }
+}

@@ -1,0 +1,718 @@
+//! The connection actor: one task per client that owns the socket, the
+//! replica and the cache, and that every other part talks to through
+//! channels (a handle with a bounded sender, state in `watch` channels).
+//!
+//! It logs in, subscribes with `after` = the last applied seq, applies what
+//! arrives through [`Replica::apply`] only, pings to estimate server time and
+//! to notice a dead socket, and reconnects with capped, jittered backoff,
+//! replaying the outbox in order with the original op ids.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Context as _};
+use futures_util::{SinkExt, StreamExt};
+use pitboss_core::ops::ChangeRecords;
+use pitboss_core::protocol::{By, ServerMsg, SessionResponse};
+use pitboss_core::Op;
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::backoff::Backoff;
+use crate::cache::{Cache, PendingOp, StoredSession};
+use crate::offset::OffsetEstimator;
+use crate::replica::{Applied, Replica};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How a client connects.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `http://host:port` of the Pitboss server.
+    pub server: String,
+    pub join_code: String,
+    pub name: String,
+    pub device: String,
+    /// The event this client follows.
+    pub event_id: String,
+    /// The SQLite cache file.
+    pub cache_path: PathBuf,
+    /// How often to ping (server-time samples and liveness).
+    pub ping_every: Duration,
+    /// Silence after which the socket counts as dead.
+    pub dead_after: Duration,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Config {
+    pub fn new(server: &str, join_code: &str, event_id: &str, cache_path: PathBuf) -> Config {
+        Config {
+            server: server.trim_end_matches('/').to_string(),
+            join_code: join_code.to_string(),
+            name: "Unnamed".into(),
+            device: "unknown device".into(),
+            event_id: event_id.to_string(),
+            cache_path,
+            ping_every: Duration::from_secs(4),
+            dead_after: Duration::from_secs(12),
+            backoff_min: Duration::from_millis(250),
+            backoff_max: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Connection status, for the status bar on every screen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Status {
+    /// Trying to connect (first attempt, or one asked for by Refresh).
+    Connecting,
+    /// Subscribed and caught up: what is shown is the server's state.
+    Live,
+    /// Lost the connection moments ago; retrying.
+    Reconnecting {
+        next_attempt_at_ms: i64,
+        since_ms: i64,
+    },
+    /// No connection for a while (or none yet): showing the cached state.
+    Offline {
+        since_ms: i64,
+        next_attempt_at_ms: i64,
+    },
+}
+
+/// What happened, for the app (alerts, conflict dialogs, pending marks).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// The state was replaced by a snapshot: a resync, never an alert.
+    Snapshot { seq: u64 },
+    /// A change was applied. `live` is false while catching up after a
+    /// (re)subscribe: replays must not sound alerts (rule 7).
+    Change {
+        seq: u64,
+        op_id: String,
+        live: bool,
+        records: Box<ChangeRecords>,
+        by: Option<By>,
+    },
+    /// Subscription caught up at `seq`; later changes are live.
+    CaughtUp { seq: u64 },
+    /// An op of this client was applied at `seq`.
+    Accepted { op_id: String, seq: u64 },
+    /// An op of this client was refused, with the record as it is now.
+    Rejected {
+        op_id: String,
+        error: String,
+        message: String,
+        current: Option<Value>,
+    },
+}
+
+/// The answer to one op, for callers that wait for it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Accepted {
+        seq: u64,
+    },
+    Rejected {
+        error: String,
+        message: String,
+        current: Option<Value>,
+    },
+}
+
+enum Cmd {
+    Op(PendingOp, oneshot::Sender<anyhow::Result<()>>),
+    Refresh,
+    Shutdown,
+}
+
+/// The handle the app and tests hold.
+pub struct Client {
+    cmd: mpsc::Sender<Cmd>,
+    status: watch::Receiver<Status>,
+    replica: watch::Receiver<Option<Arc<Replica>>>,
+    pending: watch::Receiver<Arc<Vec<PendingOp>>>,
+    notices: broadcast::Sender<Notice>,
+    offset: Arc<Mutex<Option<i64>>>,
+    event_id: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Local wall time. It keeps counting while a laptop sleeps, which the
+/// offset estimate relies on.
+pub fn local_now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn new_op_id() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl Client {
+    /// Opens the cache (so the last known state is available at once) and
+    /// starts connecting in the background.
+    pub fn start(config: Config) -> anyhow::Result<Client> {
+        let cache = Cache::open(&config.cache_path)?;
+        let cached = cache.load_replica(&config.event_id)?;
+        let pending = cache.pending()?;
+        let since = cached.as_ref().map_or_else(local_now_ms, |(_, t)| *t);
+        let (status_tx, status) = watch::channel(Status::Connecting);
+        let (replica_tx, replica) = watch::channel(cached.map(|(r, _)| Arc::new(r)));
+        let (pending_tx, pending_rx) = watch::channel(Arc::new(pending));
+        let (notices, _) = broadcast::channel(1024);
+        let (cmd, cmd_rx) = mpsc::channel(256);
+        let offset = Arc::new(Mutex::new(None));
+        let event_id = config.event_id.clone();
+        let actor = Actor {
+            replica: replica.borrow().as_deref().cloned(),
+            cfg: config,
+            cache,
+            status_tx,
+            replica_tx,
+            pending_tx,
+            notices: notices.clone(),
+            offset: offset.clone(),
+            estimator: OffsetEstimator::default(),
+            cmd_rx,
+            acked: HashMap::new(),
+            dirty: false,
+            lost_since: since,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()?,
+        };
+        let task = tokio::spawn(actor.run());
+        Ok(Client {
+            cmd,
+            status,
+            replica,
+            pending: pending_rx,
+            notices,
+            offset,
+            event_id,
+            task,
+        })
+    }
+
+    pub fn status(&self) -> watch::Receiver<Status> {
+        self.status.clone()
+    }
+
+    pub fn replica(&self) -> watch::Receiver<Option<Arc<Replica>>> {
+        self.replica.clone()
+    }
+
+    pub fn pending(&self) -> watch::Receiver<Arc<Vec<PendingOp>>> {
+        self.pending.clone()
+    }
+
+    pub fn notices(&self) -> broadcast::Receiver<Notice> {
+        self.notices.subscribe()
+    }
+
+    /// Estimated server time now. Before the first pong, the local clock.
+    pub fn server_now_ms(&self) -> i64 {
+        let off = self.offset.lock().ok().and_then(|o| *o).unwrap_or(0);
+        local_now_ms() + off
+    }
+
+    /// Estimated difference server − local, once known.
+    pub fn offset_ms(&self) -> Option<i64> {
+        self.offset.lock().ok().and_then(|o| *o)
+    }
+
+    /// Queues an op durably (outbox) and sends it when connected. Returns its
+    /// op id; the outcome arrives as a [`Notice`].
+    pub async fn submit(&self, op: Op) -> anyhow::Result<String> {
+        op.validate().map_err(|e| anyhow!("{e}"))?;
+        let p = PendingOp {
+            op_id: new_op_id(),
+            event_id: self.event_id.clone(),
+            op,
+            created_at_ms: local_now_ms(),
+        };
+        let id = p.op_id.clone();
+        let (tx, rx) = oneshot::channel();
+        self.cmd
+            .send(Cmd::Op(p, tx))
+            .await
+            .map_err(|_| anyhow!("the client has stopped"))?;
+        rx.await.map_err(|_| anyhow!("the client has stopped"))??;
+        Ok(id)
+    }
+
+    /// Submits and waits for the server's answer.
+    pub async fn submit_and_wait(&self, op: Op, within: Duration) -> anyhow::Result<Outcome> {
+        let mut notices = self.notices();
+        let id = self.submit(op).await?;
+        tokio::time::timeout(within, async {
+            loop {
+                match notices.recv().await {
+                    Ok(Notice::Accepted { op_id, seq }) if op_id == id => {
+                        return Ok(Outcome::Accepted { seq })
+                    }
+                    Ok(Notice::Rejected {
+                        op_id,
+                        error,
+                        message,
+                        current,
+                    }) if op_id == id => {
+                        return Ok(Outcome::Rejected {
+                            error,
+                            message,
+                            current,
+                        })
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => bail!("the client has stopped"),
+                }
+            }
+        })
+        .await
+        .map_err(|_| anyhow!("no answer for op {id} within {within:?} (it stays queued)"))?
+    }
+
+    /// Refresh: reconnect now if offline, resync if live.
+    pub async fn refresh(&self) {
+        drop(self.cmd.send(Cmd::Refresh).await);
+    }
+
+    /// Waits until the status satisfies `ok`.
+    pub async fn wait_status(
+        &self,
+        within: Duration,
+        ok: impl Fn(&Status) -> bool,
+    ) -> anyhow::Result<Status> {
+        let mut rx = self.status();
+        tokio::time::timeout(within, async {
+            loop {
+                let s = rx.borrow_and_update().clone();
+                if ok(&s) {
+                    return Ok(s);
+                }
+                rx.changed().await.map_err(|_| anyhow!("client stopped"))?;
+            }
+        })
+        .await
+        .map_err(|_| anyhow!("status still {:?} after {within:?}", *self.status.borrow()))?
+    }
+
+    /// Stops the actor, flushing the cache.
+    pub async fn shutdown(self) {
+        drop(self.cmd.send(Cmd::Shutdown).await);
+        drop(self.task.await);
+    }
+}
+
+struct Actor {
+    cfg: Config,
+    cache: Cache,
+    replica: Option<Replica>,
+    status_tx: watch::Sender<Status>,
+    replica_tx: watch::Sender<Option<Arc<Replica>>>,
+    pending_tx: watch::Sender<Arc<Vec<PendingOp>>>,
+    notices: broadcast::Sender<Notice>,
+    offset: Arc<Mutex<Option<i64>>>,
+    estimator: OffsetEstimator,
+    cmd_rx: mpsc::Receiver<Cmd>,
+    /// Ops acknowledged at a seq the replica has not reached yet: still shown
+    /// as pending until that seq is applied (rule 2).
+    acked: HashMap<String, (u64, PendingOp)>,
+    /// The replica changed since it was last written to the cache.
+    dirty: bool,
+    /// When the connection was last lost (or the cache last synced).
+    lost_since: i64,
+    http: reqwest::Client,
+}
+
+enum End {
+    Disconnected,
+    Shutdown,
+}
+
+/// Failed attempts after which "Reconnecting" becomes "Offline".
+const QUICK_RETRIES: u32 = 3;
+
+impl Actor {
+    async fn run(mut self) {
+        let mut backoff = Backoff::new(self.cfg.backoff_min, self.cfg.backoff_max);
+        let mut failures = 0u32;
+        loop {
+            if failures == 0 {
+                self.status_tx.send_replace(Status::Connecting);
+            }
+            match self.connect().await {
+                Ok(ws) => {
+                    backoff.reset();
+                    failures = 0;
+                    let end = self.session(ws).await;
+                    self.flush();
+                    self.lost_since = local_now_ms();
+                    if matches!(end, End::Shutdown) {
+                        return;
+                    }
+                }
+                Err(e) => tracing::debug!("connect failed: {e:#}"),
+            }
+            failures += 1;
+            let delay = backoff.next_delay();
+            let next = local_now_ms() + delay.as_millis() as i64;
+            self.status_tx.send_replace(if failures <= QUICK_RETRIES {
+                Status::Reconnecting {
+                    next_attempt_at_ms: next,
+                    since_ms: self.lost_since,
+                }
+            } else {
+                Status::Offline {
+                    since_ms: self.lost_since,
+                    next_attempt_at_ms: next,
+                }
+            });
+            let sleep = tokio::time::sleep(delay);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    () = &mut sleep => break,
+                    cmd = self.cmd_rx.recv() => match cmd {
+                        None | Some(Cmd::Shutdown) => return,
+                        Some(Cmd::Refresh) => { failures = 0; break; }
+                        Some(Cmd::Op(p, reply)) => { drop(reply.send(self.queue(p))); }
+                    }
+                }
+            }
+        }
+    }
+
+    fn publish_pending(&self) {
+        let mut list = self.cache.pending().unwrap_or_default();
+        let mut acked: Vec<&(u64, PendingOp)> = self.acked.values().collect();
+        acked.sort_by_key(|(seq, _)| *seq);
+        list.extend(acked.into_iter().map(|(_, p)| p.clone()));
+        self.pending_tx.send_replace(Arc::new(list));
+    }
+
+    fn queue(&mut self, p: PendingOp) -> anyhow::Result<()> {
+        self.cache.push_op(&p)?;
+        self.publish_pending();
+        Ok(())
+    }
+
+    fn flush(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        if let Some(r) = &self.replica {
+            if let Err(e) = self.cache.save_replica(r, local_now_ms()) {
+                tracing::warn!("cannot write the cache: {e:#}");
+                return;
+            }
+        }
+        self.dirty = false;
+    }
+
+    fn ws_url(&self, token: &str) -> String {
+        let base = self
+            .cfg
+            .server
+            .replacen("http://", "ws://", 1)
+            .replacen("https://", "wss://", 1);
+        format!("{base}/ws?token={token}")
+    }
+
+    async fn login(&self) -> anyhow::Result<StoredSession> {
+        let r = self
+            .http
+            .post(format!("{}/api/session", self.cfg.server))
+            .json(&json!({"join_code": self.cfg.join_code, "name": self.cfg.name, "device": self.cfg.device}))
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            let status = r.status();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            bail!(
+                "login refused ({status}): {}",
+                body["message"].as_str().unwrap_or("no reason given")
+            );
+        }
+        let s: SessionResponse = r.json().await?;
+        let stored = StoredSession {
+            token: s.token,
+            role: s.role.as_str().to_string(),
+            operator_id: s.operator_id,
+        };
+        self.cache.save_session(&self.cfg.server, &stored)?;
+        Ok(stored)
+    }
+
+    async fn connect(&mut self) -> anyhow::Result<Socket> {
+        for _ in 0..2 {
+            let session = match self.cache.session(&self.cfg.server)? {
+                Some(s) => s,
+                None => self.login().await?,
+            };
+            let url = self.ws_url(&session.token);
+            let attempt = tokio::time::timeout(
+                Duration::from_secs(10),
+                tokio_tungstenite::connect_async(url.as_str()),
+            )
+            .await
+            .context("WebSocket handshake timed out")?;
+            match attempt {
+                Ok((ws, _)) => return Ok(ws),
+                Err(tokio_tungstenite::tungstenite::Error::Http(resp)) if resp.status() == 401 => {
+                    // The server forgot this token (new store, revoked): join again.
+                    self.cache.forget_session(&self.cfg.server)?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        bail!("the server refused the session token twice")
+    }
+
+    async fn send(ws: &mut Socket, v: Value) -> anyhow::Result<()> {
+        ws.send(Message::Text(v.to_string().into())).await?;
+        Ok(())
+    }
+
+    async fn send_op(ws: &mut Socket, p: &PendingOp) -> anyhow::Result<()> {
+        Self::send(
+            ws,
+            json!({"type": "op", "op_id": p.op_id, "event_id": p.event_id, "op": p.op}),
+        )
+        .await
+    }
+
+    async fn subscribe(&self, ws: &mut Socket) -> anyhow::Result<()> {
+        let after = self.replica.as_ref().map(|r| r.seq);
+        Self::send(
+            ws,
+            json!({"type": "subscribe", "event_id": self.cfg.event_id, "after": after}),
+        )
+        .await
+    }
+
+    async fn session(&mut self, mut ws: Socket) -> End {
+        let started = Instant::now();
+        let mut caught_up = false;
+        let mut last_heard = Instant::now();
+        let mut pings: HashMap<i64, ()> = HashMap::new();
+        let mut ping = tokio::time::interval(self.cfg.ping_every);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut flush = tokio::time::interval(Duration::from_millis(250));
+        let setup = async {
+            self.subscribe(&mut ws).await?;
+            // Replay the outbox in order, with the original op ids: the
+            // server answers a retry of an applied op with its first answer.
+            for p in self.cache.pending()? {
+                Self::send_op(&mut ws, &p).await?;
+            }
+            anyhow::Ok(())
+        };
+        if let Err(e) = setup.await {
+            tracing::debug!("session setup failed: {e:#}");
+            return End::Disconnected;
+        }
+        loop {
+            tokio::select! {
+                msg = ws.next() => {
+                    let text = match msg {
+                        Some(Ok(Message::Text(t))) => t,
+                        Some(Ok(Message::Close(c))) => {
+                            tracing::info!("server closed the connection: {c:?}");
+                            return End::Disconnected;
+                        }
+                        Some(Ok(_)) => { last_heard = Instant::now(); continue; }
+                        Some(Err(e)) => { tracing::debug!("socket error: {e}"); return End::Disconnected; }
+                        None => return End::Disconnected,
+                    };
+                    last_heard = Instant::now();
+                    let msg: ServerMsg = match serde_json::from_str(&text) {
+                        Ok(m) => m,
+                        Err(e) => { tracing::warn!("unreadable frame from server: {e}"); continue; }
+                    };
+                    match self.handle(msg, &mut caught_up, &mut pings) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            // A gap: ask again from what we have.
+                            caught_up = false;
+                            if self.subscribe(&mut ws).await.is_err() { return End::Disconnected; }
+                        }
+                        Err(e) => tracing::warn!("cannot apply a server message: {e:#}"),
+                    }
+                }
+                cmd = self.cmd_rx.recv() => match cmd {
+                    None | Some(Cmd::Shutdown) => {
+                        drop(ws.close(None).await);
+                        return End::Shutdown;
+                    }
+                    Some(Cmd::Refresh) => {
+                        caught_up = false;
+                        if self.subscribe(&mut ws).await.is_err() { return End::Disconnected; }
+                    }
+                    Some(Cmd::Op(p, reply)) => {
+                        let r = self.queue(p.clone());
+                        let ok = r.is_ok();
+                        drop(reply.send(r));
+                        if ok && Self::send_op(&mut ws, &p).await.is_err() { return End::Disconnected; }
+                    }
+                },
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > self.cfg.dead_after && started.elapsed() > self.cfg.dead_after {
+                        tracing::info!("no word from the server for {:?}: reconnecting", last_heard.elapsed());
+                        return End::Disconnected;
+                    }
+                    let t = local_now_ms();
+                    pings.insert(t, ());
+                    if Self::send(&mut ws, json!({"type": "ping", "client_time_ms": t})).await.is_err() {
+                        return End::Disconnected;
+                    }
+                }
+                _ = flush.tick() => self.flush(),
+            }
+        }
+    }
+
+    /// Applies one server message. `Ok(false)` means a gap: resubscribe.
+    fn handle(
+        &mut self,
+        msg: ServerMsg,
+        caught_up: &mut bool,
+        pings: &mut HashMap<i64, ()>,
+    ) -> anyhow::Result<bool> {
+        match msg {
+            ServerMsg::Snapshot {
+                event_id,
+                seq,
+                state,
+                ..
+            } => {
+                if event_id != self.cfg.event_id {
+                    return Ok(true);
+                }
+                // The server's word wins over anything local (rule 8).
+                self.replica = Some(Replica {
+                    event_id,
+                    seq,
+                    state: *state,
+                });
+                self.dirty = true;
+                self.after_apply();
+                drop(self.notices.send(Notice::Snapshot { seq }));
+            }
+            ServerMsg::Change(c) => {
+                let Some(r) = self.replica.as_mut() else {
+                    return Ok(false);
+                };
+                match r.apply(c.seq, &c.records) {
+                    Applied::Applied => {
+                        self.dirty = true;
+                        self.after_apply();
+                        drop(self.notices.send(Notice::Change {
+                            seq: c.seq,
+                            op_id: c.op_id,
+                            live: *caught_up,
+                            records: Box::new(c.records),
+                            by: Some(c.by),
+                        }));
+                    }
+                    Applied::Duplicate => {}
+                    Applied::Gap => return Ok(false),
+                }
+            }
+            ServerMsg::Subscribed { seq, .. } => {
+                *caught_up = true;
+                self.flush();
+                self.status_tx.send_replace(Status::Live);
+                drop(self.notices.send(Notice::CaughtUp { seq }));
+            }
+            ServerMsg::Ack { op_id, seq, result } => {
+                let pending = self.cache.pending()?.into_iter().find(|p| p.op_id == op_id);
+                self.cache.remove_op(&op_id)?;
+                // The ack is the same change as the broadcast: if it is the
+                // next seq, it applies here and the broadcast is a duplicate.
+                let applied = match self.replica.as_mut() {
+                    Some(r) => match r.apply(seq, &result) {
+                        Applied::Applied => {
+                            self.dirty = true;
+                            drop(self.notices.send(Notice::Change {
+                                seq,
+                                op_id: op_id.clone(),
+                                live: *caught_up,
+                                records: Box::new(result),
+                                by: None,
+                            }));
+                            true
+                        }
+                        Applied::Duplicate => true,
+                        // Earlier changes are still on their way; the
+                        // broadcast of this one will follow them.
+                        Applied::Gap => false,
+                    },
+                    None => false,
+                };
+                if !applied {
+                    if let Some(p) = pending {
+                        self.acked.insert(op_id.clone(), (seq, p));
+                    }
+                }
+                self.after_apply();
+                drop(self.notices.send(Notice::Accepted { op_id, seq }));
+            }
+            ServerMsg::Rejected {
+                op_id,
+                error,
+                message,
+                current,
+            } => {
+                self.cache.remove_op(&op_id)?;
+                self.publish_pending();
+                drop(self.notices.send(Notice::Rejected {
+                    op_id,
+                    error,
+                    message,
+                    current,
+                }));
+            }
+            ServerMsg::Pong {
+                client_time_ms,
+                server_time_ms,
+            } => {
+                if pings.remove(&client_time_ms).is_some() {
+                    self.estimator
+                        .add(client_time_ms, server_time_ms, local_now_ms());
+                    if let (Some(best), Ok(mut o)) = (self.estimator.best(), self.offset.lock()) {
+                        *o = Some(best.offset_ms);
+                    }
+                }
+            }
+            ServerMsg::Error { error, message } => {
+                tracing::warn!("server error frame: {error}: {message}");
+            }
+            ServerMsg::Unsubscribed { .. } => {}
+        }
+        Ok(true)
+    }
+
+    /// Publishes the replica and drops confirmed ops whose seq is now applied.
+    fn after_apply(&mut self) {
+        let seq = self.replica.as_ref().map_or(0, |r| r.seq);
+        self.acked.retain(|_, (s, _)| *s > seq);
+        self.replica_tx
+            .send_replace(self.replica.clone().map(Arc::new));
+        self.publish_pending();
+    }
+}

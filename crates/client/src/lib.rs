@@ -1,0 +1,21 @@
+//! The Pitboss sync engine: what every screen runs to stay in step with the
+//! venue server. It knows nothing of Tauri, so tests and benchmarks can run
+//! many headless clients.
+//!
+//! - [`Replica`]: the one update path (rule 2).
+//! - [`Cache`]: last known state, session token, durable outbox.
+//! - [`OffsetEstimator`]: server time from ping/pong (rule 6).
+//! - [`Backoff`]: capped, jittered reconnect delays (rule 8).
+//! - [`Client`]: the connection actor tying them together.
+
+pub mod backoff;
+pub mod cache;
+pub mod engine;
+pub mod offset;
+pub mod replica;
+
+pub use backoff::Backoff;
+pub use cache::{Cache, PendingOp};
+pub use engine::{Client, Config, Notice, Outcome, Status};
+pub use offset::OffsetEstimator;
+pub use replica::{Applied, Replica};

@@ -1,0 +1,193 @@
+//! The sync engine against a real server (in-process, over real sockets).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{ensure, Context, Result};
+use pitboss_client::{Client, Config, Notice, Outcome, Status};
+use pitboss_core::Op;
+
+const COORD: &str = "COORD-1111";
+const DEALER: &str = "DEAL-2222";
+
+async fn server(dir: &Path, listen: SocketAddr) -> Result<pitboss_server::Server> {
+    let mut c = pitboss_server::Config::new(listen, dir.to_path_buf());
+    c.coordinator_code = Some(COORD.into());
+    c.dealer_code = Some(DEALER.into());
+    c.demo = true;
+    c.synchronous = pitboss_server::Synchronous::Normal;
+    pitboss_server::start(c).await
+}
+
+fn client(server: &pitboss_server::Server, code: &str, cache: &Path) -> Result<Client> {
+    let event = server.demo_event_id().context("demo event")?;
+    let mut cfg = Config::new(
+        &format!("http://{}", server.local_addr()),
+        code,
+        event,
+        cache.to_path_buf(),
+    );
+    cfg.backoff_min = Duration::from_millis(50);
+    cfg.backoff_max = Duration::from_millis(300);
+    Client::start(cfg)
+}
+
+async fn wait_seq(c: &Client, seq: u64) -> Result<()> {
+    let mut rx = c.replica();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if rx
+                .borrow_and_update()
+                .as_ref()
+                .is_some_and(|r| r.seq >= seq)
+            {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    })
+    .await
+    .with_context(|| format!("replica never reached seq {seq}"))
+}
+
+#[tokio::test]
+async fn two_clients_converge_and_an_own_op_applies_once() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let srv = server(&dir.path().join("srv"), "127.0.0.1:0".parse()?).await?;
+    let a = client(&srv, COORD, &dir.path().join("a.db"))?;
+    let b = client(&srv, DEALER, &dir.path().join("b.db"))?;
+    a.wait_status(Duration::from_secs(5), |s| *s == Status::Live)
+        .await?;
+    b.wait_status(Duration::from_secs(5), |s| *s == Status::Live)
+        .await?;
+
+    let mut notices = a.notices();
+    let out = a
+        .submit_and_wait(Op::ClockAdjust { delta_ms: 60_000 }, Duration::from_secs(5))
+        .await?;
+    let Outcome::Accepted { seq } = out else {
+        anyhow::bail!("refused: {out:?}")
+    };
+    let out = b
+        .submit_and_wait(Op::StatsBust { count: 2 }, Duration::from_secs(5))
+        .await?;
+    ensure!(matches!(out, Outcome::Accepted { .. }), "{out:?}");
+    wait_seq(&a, seq + 1).await?;
+    wait_seq(&b, seq + 1).await?;
+    let ra = a.replica().borrow().clone().context("a state")?;
+    let rb = b.replica().borrow().clone().context("b state")?;
+    ensure!(ra.state == rb.state && ra.seq == rb.seq, "replicas differ");
+    ensure!(ra.state.stats.players_remaining == 46);
+    let snap = srv
+        .snapshot(srv.demo_event_id().context("demo")?)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.body.message))?;
+    ensure!(
+        snap.state == ra.state && snap.seq == ra.seq,
+        "client state differs from the server's"
+    );
+
+    // The ack and the broadcast of A's op made exactly one update.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut changes_for_seq = 0;
+    while let Ok(n) = notices.try_recv() {
+        if let Notice::Change { seq: s, live, .. } = n {
+            if s == seq {
+                changes_for_seq += 1;
+                ensure!(live, "a change made while live is live");
+            }
+        }
+    }
+    ensure!(
+        changes_for_seq == 1,
+        "seq {seq} applied {changes_for_seq} times"
+    );
+    ensure!(a.pending().borrow().is_empty() && b.pending().borrow().is_empty());
+
+    // Both estimate server time (same machine: offset near zero).
+    let off = a.offset_ms().context("no offset estimate")?;
+    ensure!(off.abs() < 100, "offset {off} ms on loopback");
+    ensure!((a.server_now_ms() - srv.now_ms()).abs() < 100);
+    a.shutdown().await;
+    b.shutdown().await;
+    srv.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn offline_work_survives_a_host_restart_and_applies_once() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("srv");
+    let srv = server(&data, "127.0.0.1:0".parse()?).await?;
+    let addr = srv.local_addr();
+    let event = srv.demo_event_id().context("demo")?.to_string();
+    let cache = dir.path().join("dealer.db");
+    let c = client(&srv, DEALER, &cache)?;
+    c.wait_status(Duration::from_secs(5), |s| *s == Status::Live)
+        .await?;
+    let seq0 = c
+        .replica()
+        .borrow()
+        .as_ref()
+        .map(|r| r.seq)
+        .context("state")?;
+
+    // The host goes away: the client says so and keeps the last state.
+    srv.shutdown().await;
+    c.wait_status(Duration::from_secs(5), |s| {
+        matches!(s, Status::Reconnecting { .. } | Status::Offline { .. })
+    })
+    .await?;
+    for _ in 0..3 {
+        c.submit(Op::StatsBust { count: 1 }).await?;
+    }
+    ensure!(c.pending().borrow().len() == 3, "three pending bust-outs");
+    // The app is closed and opened again while the host is still down.
+    c.shutdown().await;
+    let c = {
+        let mut cfg = Config::new(&format!("http://{addr}"), DEALER, &event, cache.clone());
+        cfg.backoff_min = Duration::from_millis(50);
+        cfg.backoff_max = Duration::from_millis(300);
+        Client::start(cfg)?
+    };
+    ensure!(
+        c.replica().borrow().as_ref().map(|r| r.seq) == Some(seq0),
+        "cached state shown at once"
+    );
+    ensure!(
+        c.pending().borrow().len() == 3,
+        "the outbox survived the restart"
+    );
+
+    // The host comes back on the same address and store.
+    let srv = server(&data, addr).await?;
+    c.wait_status(Duration::from_secs(5), |s| *s == Status::Live)
+        .await?;
+    wait_seq(&c, seq0 + 3).await?;
+    tokio::time::timeout(Duration::from_secs(5), async {
+        let mut p = c.pending();
+        while !p.borrow_and_update().is_empty() {
+            if p.changed().await.is_err() {
+                break;
+            }
+        }
+    })
+    .await
+    .context("pending ops never cleared")?;
+    let snap = srv
+        .snapshot(&event)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.body.message))?;
+    ensure!(
+        snap.state.stats.players_remaining == 45,
+        "each bust applied once: {}",
+        snap.state.stats.players_remaining
+    );
+    ensure!(snap.seq == seq0 + 3);
+    c.shutdown().await;
+    srv.shutdown().await;
+    Ok(())
+}
