@@ -191,12 +191,25 @@ impl Cache {
         Ok(())
     }
 
-    /// Pending ops in the order they were made.
+    /// Pending ops of every event, in the order they were made.
     pub fn pending(&self) -> anyhow::Result<Vec<PendingOp>> {
+        self.pending_where(None)
+    }
+
+    /// Pending ops of one event, in the order they were made. A client only
+    /// replays and applies its own event's ops: another event's seq numbers
+    /// mean nothing to this event's replica.
+    pub fn pending_for(&self, event_id: &str) -> anyhow::Result<Vec<PendingOp>> {
+        self.pending_where(Some(event_id))
+    }
+
+    fn pending_where(&self, event_id: Option<&str>) -> anyhow::Result<Vec<PendingOp>> {
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare("SELECT op_id, event_id, op, created_at_ms FROM outbox ORDER BY position")?;
-        let rows = stmt.query_map([], |r| {
+        let mut stmt = conn.prepare(
+            "SELECT op_id, event_id, op, created_at_ms FROM outbox
+             WHERE ?1 IS NULL OR event_id = ?1 ORDER BY position",
+        )?;
+        let rows = stmt.query_map([event_id], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,

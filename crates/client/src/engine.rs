@@ -49,6 +49,10 @@ pub struct Config {
     pub dead_after: Duration,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// Added to this machine's wall clock. Zero in the app; tests use it to
+    /// play a laptop whose clock is minutes off, which the server-time
+    /// offset must cancel.
+    pub local_clock_skew_ms: i64,
 }
 
 impl Config {
@@ -64,6 +68,7 @@ impl Config {
             dead_after: Duration::from_secs(12),
             backoff_min: Duration::from_millis(250),
             backoff_max: Duration::from_secs(10),
+            local_clock_skew_ms: 0,
         }
     }
 }
@@ -112,6 +117,8 @@ pub enum Notice {
         error: String,
         message: String,
         current: Option<Value>,
+        /// What was sent, so a conflict view can show it beside `current`.
+        op: Option<Op>,
     },
 }
 
@@ -142,6 +149,8 @@ pub struct Client {
     pending: watch::Receiver<Arc<Vec<PendingOp>>>,
     notices: broadcast::Sender<Notice>,
     offset: Arc<Mutex<Option<i64>>>,
+    synced_ms: Arc<std::sync::atomic::AtomicI64>,
+    skew_ms: i64,
     event_id: String,
     task: tokio::task::JoinHandle<()>,
 }
@@ -168,15 +177,18 @@ impl Client {
     pub fn start(config: Config) -> anyhow::Result<Client> {
         let cache = Cache::open(&config.cache_path)?;
         let cached = cache.load_replica(&config.event_id)?;
-        let pending = cache.pending()?;
+        let pending = cache.pending_for(&config.event_id)?;
         let since = cached.as_ref().map_or_else(local_now_ms, |(_, t)| *t);
+        let synced_at = cached.as_ref().map_or(0, |(_, t)| *t);
         let (status_tx, status) = watch::channel(Status::Connecting);
         let (replica_tx, replica) = watch::channel(cached.map(|(r, _)| Arc::new(r)));
         let (pending_tx, pending_rx) = watch::channel(Arc::new(pending));
         let (notices, _) = broadcast::channel(1024);
         let (cmd, cmd_rx) = mpsc::channel(256);
         let offset = Arc::new(Mutex::new(None));
+        let synced_ms = Arc::new(std::sync::atomic::AtomicI64::new(synced_at));
         let event_id = config.event_id.clone();
+        let skew_ms = config.local_clock_skew_ms;
         let actor = Actor {
             replica: replica.borrow().as_deref().cloned(),
             cfg: config,
@@ -186,6 +198,7 @@ impl Client {
             pending_tx,
             notices: notices.clone(),
             offset: offset.clone(),
+            synced_ms: synced_ms.clone(),
             estimator: OffsetEstimator::default(),
             cmd_rx,
             acked: HashMap::new(),
@@ -203,6 +216,8 @@ impl Client {
             pending: pending_rx,
             notices,
             offset,
+            synced_ms,
+            skew_ms,
             event_id,
             task,
         })
@@ -227,7 +242,21 @@ impl Client {
     /// Estimated server time now. Before the first pong, the local clock.
     pub fn server_now_ms(&self) -> i64 {
         let off = self.offset.lock().ok().and_then(|o| *o).unwrap_or(0);
-        local_now_ms() + off
+        local_now_ms() + self.skew_ms + off
+    }
+
+    /// Local wall time of the last message from the server (or of the
+    /// cached state), for "Offline — last synced hh:mm:ss". None if never.
+    pub fn last_synced_ms(&self) -> Option<i64> {
+        match self.synced_ms.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            t => Some(t),
+        }
+    }
+
+    /// The event this client follows.
+    pub fn event_id(&self) -> &str {
+        &self.event_id
     }
 
     /// Estimated difference server − local, once known.
@@ -270,6 +299,7 @@ impl Client {
                         error,
                         message,
                         current,
+                        ..
                     }) if op_id == id => {
                         return Ok(Outcome::Rejected {
                             error,
@@ -327,6 +357,7 @@ struct Actor {
     pending_tx: watch::Sender<Arc<Vec<PendingOp>>>,
     notices: broadcast::Sender<Notice>,
     offset: Arc<Mutex<Option<i64>>>,
+    synced_ms: Arc<std::sync::atomic::AtomicI64>,
     estimator: OffsetEstimator,
     cmd_rx: mpsc::Receiver<Cmd>,
     /// Ops acknowledged at a seq the replica has not reached yet: still shown
@@ -398,7 +429,10 @@ impl Actor {
     }
 
     fn publish_pending(&self) {
-        let mut list = self.cache.pending().unwrap_or_default();
+        let mut list = self
+            .cache
+            .pending_for(&self.cfg.event_id)
+            .unwrap_or_default();
         let mut acked: Vec<&(u64, PendingOp)> = self.acked.values().collect();
         acked.sort_by_key(|(seq, _)| *seq);
         list.extend(acked.into_iter().map(|(_, p)| p.clone()));
@@ -510,14 +544,16 @@ impl Actor {
         let mut caught_up = false;
         let mut last_heard = Instant::now();
         let mut pings: HashMap<i64, ()> = HashMap::new();
-        let mut ping = tokio::time::interval(self.cfg.ping_every);
-        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // A few quick pings right after connecting give a good offset before
+        // the first screen renders; then one every `ping_every`.
+        let mut quick_pings = 3u32;
+        let mut next_ping = tokio::time::Instant::now();
         let mut flush = tokio::time::interval(Duration::from_millis(250));
         let setup = async {
             self.subscribe(&mut ws).await?;
             // Replay the outbox in order, with the original op ids: the
             // server answers a retry of an applied op with its first answer.
-            for p in self.cache.pending()? {
+            for p in self.cache.pending_for(&self.cfg.event_id)? {
                 Self::send_op(&mut ws, &p).await?;
             }
             anyhow::Ok(())
@@ -540,6 +576,7 @@ impl Actor {
                         None => return End::Disconnected,
                     };
                     last_heard = Instant::now();
+                    self.synced_ms.store(local_now_ms(), std::sync::atomic::Ordering::Relaxed);
                     let msg: ServerMsg = match serde_json::from_str(&text) {
                         Ok(m) => m,
                         Err(e) => { tracing::warn!("unreadable frame from server: {e}"); continue; }
@@ -570,12 +607,18 @@ impl Actor {
                         if ok && Self::send_op(&mut ws, &p).await.is_err() { return End::Disconnected; }
                     }
                 },
-                _ = ping.tick() => {
+                () = tokio::time::sleep_until(next_ping) => {
+                    next_ping = tokio::time::Instant::now() + if quick_pings > 0 {
+                        quick_pings -= 1;
+                        Duration::from_millis(200)
+                    } else {
+                        self.cfg.ping_every
+                    };
                     if last_heard.elapsed() > self.cfg.dead_after && started.elapsed() > self.cfg.dead_after {
                         tracing::info!("no word from the server for {:?}: reconnecting", last_heard.elapsed());
                         return End::Disconnected;
                     }
-                    let t = local_now_ms();
+                    let t = local_now_ms() + self.cfg.local_clock_skew_ms;
                     pings.insert(t, ());
                     if Self::send(&mut ws, json!({"type": "ping", "client_time_ms": t})).await.is_err() {
                         return End::Disconnected;
@@ -640,11 +683,23 @@ impl Actor {
                 drop(self.notices.send(Notice::CaughtUp { seq }));
             }
             ServerMsg::Ack { op_id, seq, result } => {
-                let pending = self.cache.pending()?.into_iter().find(|p| p.op_id == op_id);
+                let pending = self
+                    .cache
+                    .pending_for(&self.cfg.event_id)?
+                    .into_iter()
+                    .find(|p| p.op_id == op_id);
                 self.cache.remove_op(&op_id)?;
                 // The ack is the same change as the broadcast: if it is the
                 // next seq, it applies here and the broadcast is a duplicate.
-                let applied = match self.replica.as_mut() {
+                // An ack for an op that is not in this event's outbox (an
+                // answer racing a restart) is not applied: its seq may belong
+                // to another event. The broadcast brings it if it is ours.
+                let replica = if pending.is_some() {
+                    self.replica.as_mut()
+                } else {
+                    None
+                };
+                let applied = match replica {
                     Some(r) => match r.apply(seq, &result) {
                         Applied::Applied => {
                             self.dirty = true;
@@ -678,6 +733,12 @@ impl Actor {
                 message,
                 current,
             } => {
+                let op = self
+                    .cache
+                    .pending_for(&self.cfg.event_id)?
+                    .into_iter()
+                    .find(|p| p.op_id == op_id)
+                    .map(|p| p.op);
                 self.cache.remove_op(&op_id)?;
                 self.publish_pending();
                 drop(self.notices.send(Notice::Rejected {
@@ -685,6 +746,7 @@ impl Actor {
                     error,
                     message,
                     current,
+                    op,
                 }));
             }
             ServerMsg::Pong {
@@ -692,8 +754,11 @@ impl Actor {
                 server_time_ms,
             } => {
                 if pings.remove(&client_time_ms).is_some() {
-                    self.estimator
-                        .add(client_time_ms, server_time_ms, local_now_ms());
+                    self.estimator.add(
+                        client_time_ms,
+                        server_time_ms,
+                        local_now_ms() + self.cfg.local_clock_skew_ms,
+                    );
                     if let (Some(best), Ok(mut o)) = (self.estimator.best(), self.offset.lock()) {
                         *o = Some(best.offset_ms);
                     }

@@ -7,15 +7,20 @@
 //! - [`OffsetEstimator`]: server time from ping/pong (rule 6).
 //! - [`Backoff`]: capped, jittered reconnect delays (rule 8).
 //! - [`Client`]: the connection actor tying them together.
+//! - [`Venue`]: login, event list and creation before following an event.
+//! - [`alerts`]: when a screen may make a sound (rule 7).
 
+pub mod alerts;
 pub mod backoff;
 pub mod cache;
 pub mod engine;
 pub mod offset;
 pub mod replica;
+pub mod venue;
 
 pub use backoff::Backoff;
 pub use cache::{Cache, PendingOp};
 pub use engine::{Client, Config, Notice, Outcome, Status};
 pub use offset::OffsetEstimator;
 pub use replica::{Applied, Replica};
+pub use venue::{server_url, Venue, VenueConfig, VenueError};

@@ -191,3 +191,52 @@ async fn offline_work_survives_a_host_restart_and_applies_once() -> Result<()> {
     srv.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn screens_with_wrong_clocks_show_the_same_clock() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let srv = server(&dir.path().join("srv"), "127.0.0.1:0".parse()?).await?;
+    let event = srv.demo_event_id().context("demo")?.to_string();
+    let start = |code: &str, name: &str, skew_ms: i64| {
+        let mut cfg = Config::new(
+            &format!("http://{}", srv.local_addr()),
+            code,
+            &event,
+            dir.path().join(name),
+        );
+        cfg.local_clock_skew_ms = skew_ms;
+        Client::start(cfg)
+    };
+    // One laptop 5 minutes fast, one 3 minutes and 17 s slow.
+    let a = start(COORD, "a.db", 300_000)?;
+    let b = start(DEALER, "b.db", -197_000)?;
+    for c in [&a, &b] {
+        c.wait_status(Duration::from_secs(5), |s| *s == Status::Live)
+            .await?;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    ensure!(
+        a.offset_ms().is_some() && b.offset_ms().is_some(),
+        "both have an estimate"
+    );
+    let ra = a.replica().borrow().clone().context("a")?;
+    let rb = b.replica().borrow().clone().context("b")?;
+    for _ in 0..20 {
+        let (ta, tb) = (a.server_now_ms(), b.server_now_ms());
+        let pa = pitboss_core::clock::position(&ra.state.clock, &ra.state.structure, ta);
+        let pb = pitboss_core::clock::position(&rb.state.clock, &rb.state.structure, tb);
+        ensure!(pa.level_index == pb.level_index, "{pa:?} vs {pb:?}");
+        ensure!(
+            (pa.remaining_ms - pb.remaining_ms).abs() <= 20,
+            "screens differ by {} ms (offsets {:?} / {:?})",
+            (pa.remaining_ms - pb.remaining_ms).abs(),
+            a.offset_ms(),
+            b.offset_ms()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+    srv.shutdown().await;
+    Ok(())
+}
