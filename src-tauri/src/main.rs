@@ -1,141 +1,185 @@
-//! Pitboss desktop app (foundation stage): hosts the venue server in-process
-//! with the demo event and shows its clock, read-only.
-//!
-//! This shell only wires things together: the server library does the
-//! work, `view.rs` computes what is shown, the webview renders it.
+//! Pitboss desktop app: a thin Tauri 2 shell. Commands validate their
+//! arguments and make one call into [`shell::Shell`], which drives the
+//! client engine (and, in host mode, the in-process server); state reaches
+//! the windows as pushed events (docs/app-ipc.md).
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod settings;
+mod shell;
 mod view;
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tauri::{Manager, State, WebviewUrl, WebviewWindowBuilder};
 
-use pitboss_core::protocol::ServerMsg;
-use pitboss_server::writer::Outbound;
-use serde::Serialize;
-use tauri::{Emitter, Manager};
+use settings::Settings;
+use shell::{AppState, CmdError, Shell, SoundState};
 
-use view::{ClockView, Local};
+type Res<T> = Result<T, CmdError>;
 
-/// Event names the UI listens to; one place, so both sides agree.
-pub mod events {
-    pub const CLOCK_VIEW: &str = "clock://view";
-}
-
-/// How often the clock view is pushed to the window. Four times a second
-/// keeps the seconds digit crisp without burning CPU on an idle screen.
-const TICK: Duration = Duration::from_millis(250);
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct HostInfo {
-    address: String,
-    coordinator_code: String,
-    dealer_code: String,
-}
-
-struct AppState {
-    server: Arc<pitboss_server::Server>,
-    local: Arc<Mutex<Option<Local>>>,
-    host: HostInfo,
-}
-
-#[derive(Debug, Serialize)]
-struct CmdError {
-    code: &'static str,
-    message: String,
+#[tauri::command]
+async fn app_state(shell: State<'_, Shell>) -> Res<AppState> {
+    Ok(shell.app_state().await)
 }
 
 #[tauri::command]
-fn clock_view(state: tauri::State<'_, AppState>) -> Result<Option<ClockView>, CmdError> {
-    let guard = state.local.lock().map_err(|_| CmdError {
-        code: "internal",
-        message: "state lock poisoned".into(),
-    })?;
-    Ok(guard.as_ref().map(|l| view::view(l, state.server.now_ms())))
+async fn host_venue(shell: State<'_, Shell>) -> Res<AppState> {
+    shell.host().await
 }
 
 #[tauri::command]
-fn host_info(state: tauri::State<'_, AppState>) -> HostInfo {
-    state.host.clone()
+async fn join_venue(shell: State<'_, Shell>, address: String, join_code: String) -> Res<AppState> {
+    shell.join(&address, &join_code).await
 }
 
-/// The address to host on: `PITBOSS_LISTEN`, else port 7878 on every
-/// interface so the venue's other devices can reach it; a free port if 7878
-/// is taken.
-fn listen_addrs() -> Vec<SocketAddr> {
-    if let Some(a) = std::env::var("PITBOSS_LISTEN")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        return vec![a];
-    }
+#[tauri::command]
+async fn leave_venue(shell: State<'_, Shell>) -> Res<AppState> {
+    Ok(shell.leave().await)
+}
+
+#[tauri::command]
+async fn list_events(shell: State<'_, Shell>) -> Res<Vec<pitboss_core::protocol::EventSummary>> {
+    shell.list_events().await
+}
+
+#[derive(Serialize)]
+struct Template {
+    id: &'static str,
+    name: &'static str,
+    description: &'static str,
+    levels: Vec<pitboss_core::Level>,
+}
+
+fn templates() -> Vec<Template> {
+    use pitboss_core::structure::{deepstack_template, turbo_template};
     vec![
-        SocketAddr::from(([0, 0, 0, 0], 7878)),
-        SocketAddr::from(([0, 0, 0, 0], 0)),
+        Template {
+            id: "deepstack",
+            name: "Deepstack",
+            description: "20-minute levels, big blind ante from level 4, two breaks with color-ups",
+            levels: deepstack_template(),
+        },
+        Template {
+            id: "turbo",
+            name: "Turbo",
+            description: "10-minute levels, one break",
+            levels: turbo_template(),
+        },
     ]
 }
 
-async fn start_host(data_dir: std::path::PathBuf) -> anyhow::Result<pitboss_server::Server> {
-    let mut last = None;
-    for addr in listen_addrs() {
-        let mut config = pitboss_server::Config::new(addr, data_dir.clone());
-        config.demo = true;
-        match pitboss_server::start(config).await {
-            Ok(s) => return Ok(s),
-            Err(e) => {
-                tracing::warn!("cannot host on {addr}: {e:#}");
-                last = Some(e);
-            }
-        }
-    }
-    Err(last.unwrap_or_else(|| anyhow::anyhow!("no address to listen on")))
+#[tauri::command]
+fn structure_templates() -> Vec<Template> {
+    templates()
 }
 
-/// Keeps `local` equal to the server's state of `event_id`, pushed
-/// in-process; resubscribes from the last seq if the feed breaks.
-async fn follow(
-    server: Arc<pitboss_server::Server>,
-    event_id: String,
-    local: Arc<Mutex<Option<Local>>>,
-) {
-    loop {
-        let after = local.lock().ok().and_then(|l| l.as_ref().map(|l| l.seq));
-        let mut rx = match server.subscribe_local(&event_id, after).await {
-            Ok(rx) => rx,
-            Err(e) => {
-                tracing::error!("cannot follow event {event_id}: {}", e.body.message);
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        'feed: while let Some(out) = rx.recv().await {
-            let frames = match out {
-                Outbound::Frame(f) => vec![f],
-                Outbound::Batch(fs) => fs,
-                Outbound::Close(..) => break,
-            };
-            for f in frames {
-                let Ok(msg) = serde_json::from_str::<ServerMsg>(&f) else {
-                    continue;
-                };
-                let Ok(mut guard) = local.lock() else { return };
-                if !Local::apply(&mut guard, msg) {
-                    break 'feed;
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+#[derive(Serialize)]
+struct Created {
+    id: String,
+}
+
+#[tauri::command]
+async fn create_event(
+    shell: State<'_, Shell>,
+    name: String,
+    template_id: String,
+    starting_stack: u64,
+    buy_in: u64,
+) -> Res<Created> {
+    let levels = templates()
+        .into_iter()
+        .find(|t| t.id == template_id)
+        .map(|t| t.levels)
+        .ok_or_else(|| {
+            CmdError::new(
+                "invalid",
+                format!("no structure template \"{template_id}\""),
+            )
+        })?;
+    let id = shell
+        .create_event(name, levels, starting_stack, buy_in)
+        .await?;
+    Ok(Created { id })
+}
+
+#[tauri::command]
+async fn open_event(shell: State<'_, Shell>, event_id: String) -> Res<AppState> {
+    shell.open_event(&event_id).await
+}
+
+#[tauri::command]
+async fn event_state(shell: State<'_, Shell>) -> Res<Option<Value>> {
+    Ok(shell.event_state().await)
+}
+
+#[tauri::command]
+async fn clock_view(shell: State<'_, Shell>) -> Res<Option<view::ClockView>> {
+    Ok(shell.clock_view().await)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Submitted {
+    op_id: String,
+}
+
+#[tauri::command]
+async fn submit_op(shell: State<'_, Shell>, op: Value) -> Res<Submitted> {
+    Ok(Submitted {
+        op_id: shell.submit(op).await?,
+    })
+}
+
+#[tauri::command]
+async fn refresh(shell: State<'_, Shell>) -> Res<()> {
+    shell.refresh().await
+}
+
+#[tauri::command]
+fn get_settings(shell: State<'_, Shell>) -> Settings {
+    shell.settings()
+}
+
+#[derive(Deserialize)]
+struct SettingsArg(Settings);
+
+#[tauri::command]
+fn set_settings(shell: State<'_, Shell>, settings: SettingsArg) -> Res<Settings> {
+    shell.set_settings(settings.0)
+}
+
+#[tauri::command]
+async fn sound_check(shell: State<'_, Shell>) -> Res<SoundState> {
+    let s = shell.inner();
+    // The check waits for the audio device; keep it off the async workers.
+    Ok(tokio::task::block_in_place(|| s.sound_check()))
+}
+
+/// Opens the wall-screen window (or brings it forward).
+#[tauri::command]
+fn open_display(app: tauri::AppHandle) -> Res<()> {
+    if let Some(w) = app.get_webview_window("display") {
+        drop(w.show());
+        drop(w.set_focus());
+        return Ok(());
     }
+    let fullscreen = std::env::var_os("PITBOSS_DISPLAY_WINDOWED").is_none();
+    WebviewWindowBuilder::new(&app, "display", WebviewUrl::App("display.html".into()))
+        .title("Pitboss — Display")
+        .inner_size(1280.0, 720.0)
+        .fullscreen(fullscreen)
+        .build()
+        .map_err(|e| CmdError::new("internal", format!("cannot open the display window: {e}")))?;
+    Ok(())
 }
 
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "pitboss=info,pitboss_server=info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                "pitboss=info,pitboss_server=info,pitboss_client=info,pitboss_sound=info".into()
+            }),
         )
         .init();
     // WebKitGTK's DMA-BUF renderer leaves the window blank on many Linux
@@ -145,45 +189,37 @@ fn main() {
     if std::env::var_os("WEBKIT_DISABLE_DMABUF_RENDERER").is_none() {
         std::env::set_var("WEBKIT_DISABLE_DMABUF_RENDERER", "1");
     }
+    // `--host` (what `cargo xtask run` passes) hosts at once with the demo
+    // event; otherwise the app returns to the venue of its last run.
+    let force_host = std::env::args().any(|a| a == "--host");
 
     let result = tauri::Builder::default()
-        .invoke_handler(tauri::generate_handler![clock_view, host_info])
-        .setup(|app| {
-            let data_dir = app.path().app_data_dir()?.join("server");
-            let server = tauri::async_runtime::block_on(start_host(data_dir))?;
-            let event_id = server
-                .demo_event_id()
-                .map(str::to_string)
-                .ok_or_else(|| anyhow::anyhow!("the host has no event to show"))?;
-            let host = HostInfo {
-                address: server.local_addr().to_string(),
-                coordinator_code: server.join_codes().coordinator.clone(),
-                dealer_code: server.join_codes().dealer.clone(),
-            };
-            tracing::info!(address = host.address, "hosting the venue");
-            let server = Arc::new(server);
-            let local = Arc::new(Mutex::new(None));
-            tauri::async_runtime::spawn(follow(server.clone(), event_id, local.clone()));
+        .plugin(tauri_plugin_store::Builder::new().build())
+        .invoke_handler(tauri::generate_handler![
+            app_state,
+            host_venue,
+            join_venue,
+            leave_venue,
+            list_events,
+            structure_templates,
+            create_event,
+            open_event,
+            event_state,
+            clock_view,
+            submit_op,
+            refresh,
+            get_settings,
+            set_settings,
+            sound_check,
+            open_display,
+        ])
+        .setup(move |app| {
+            let data_dir = app.path().app_data_dir()?;
+            app.manage(Shell::new(app.handle().clone(), data_dir));
             let handle = app.handle().clone();
-            let (srv, loc) = (server.clone(), local.clone());
             tauri::async_runtime::spawn(async move {
-                let mut tick = tokio::time::interval(TICK);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-                loop {
-                    tick.tick().await;
-                    let v = loc
-                        .lock()
-                        .ok()
-                        .and_then(|l| l.as_ref().map(|l| view::view(l, srv.now_ms())));
-                    if let Some(v) = v {
-                        drop(handle.emit(events::CLOCK_VIEW, v));
-                    }
-                }
-            });
-            app.manage(AppState {
-                server,
-                local,
-                host,
+                let shell = handle.state::<Shell>();
+                shell.restore(force_host).await;
             });
             Ok(())
         })

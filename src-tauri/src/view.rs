@@ -1,74 +1,15 @@
-//! What the read-only clock window shows, computed in Rust.
+//! What the clock screens show, computed in Rust from the client engine's
+//! replica and its server-time estimate.
 //!
 //! Level changes are computed here, with the core's clock function, and the
 //! webview only renders the numbers it is sent: a hidden or minimised
 //! webview's timers are throttled, so it must never be the one that decides
 //! where the clock is (rule 6).
 
+use pitboss_client::Replica;
 use pitboss_core::clock::{position, until_next_break_ms};
-use pitboss_core::protocol::{EventSnapshotState, ServerMsg};
 use pitboss_core::{Level, Stats};
 use serde::Serialize;
-
-/// The event as this window last heard it from the server.
-#[derive(Debug, Clone)]
-pub struct Local {
-    pub event_id: String,
-    pub seq: u64,
-    pub state: EventSnapshotState,
-}
-
-impl Local {
-    /// Applies one server message: a snapshot replaces everything, a change
-    /// replaces the records it carries and only if it is the next seq.
-    /// Returns false when a gap means the caller must resubscribe.
-    pub fn apply(local: &mut Option<Local>, msg: ServerMsg) -> bool {
-        match msg {
-            ServerMsg::Snapshot {
-                event_id,
-                seq,
-                state,
-                ..
-            } => {
-                *local = Some(Local {
-                    event_id,
-                    seq,
-                    state: *state,
-                });
-                true
-            }
-            ServerMsg::Change(c) => {
-                let Some(l) = local.as_mut() else {
-                    return false;
-                };
-                if c.seq <= l.seq {
-                    return true;
-                }
-                if c.seq != l.seq + 1 {
-                    return false;
-                }
-                l.seq = c.seq;
-                if let Some(clock) = c.records.clock {
-                    l.state.clock = clock;
-                }
-                if let Some(stats) = c.records.stats {
-                    l.state.stats = stats;
-                }
-                if let Some(structure) = c.records.structure {
-                    l.state.structure = structure;
-                }
-                if let Some(i) = c.records.incident {
-                    match l.state.incidents.iter_mut().find(|x| x.id == i.id) {
-                        Some(x) => *x = i,
-                        None => l.state.incidents.push(i),
-                    }
-                }
-                true
-            }
-            _ => true,
-        }
-    }
-}
 
 /// Blinds of a level, for display.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -103,6 +44,8 @@ pub struct ClockView {
     pub event_name: String,
     /// "Level 7" or "Break".
     pub title: String,
+    /// The level's number (breaks are not counted), None on a break.
+    pub level_number: Option<usize>,
     pub is_break: bool,
     pub running: bool,
     pub finished: bool,
@@ -115,9 +58,11 @@ pub struct ClockView {
     pub until_break_ms: Option<i64>,
     pub stats: Stats,
     pub seq: u64,
+    /// The server time this frame was computed for.
+    pub server_now_ms: i64,
 }
 
-pub fn view(local: &Local, now_ms: i64) -> ClockView {
+pub fn view(local: &Replica, now_ms: i64) -> ClockView {
     let s = &local.state.structure;
     let p = position(&local.state.clock, s, now_ms);
     let level = s.levels.get(p.level_index);
@@ -134,6 +79,7 @@ pub fn view(local: &Local, now_ms: i64) -> ClockView {
         event_id: local.event_id.clone(),
         event_name: local.state.event.name.clone(),
         title,
+        level_number: s.level_number(p.level_index),
         is_break: p.is_break,
         running: p.running,
         finished: p.finished,
@@ -145,18 +91,20 @@ pub fn view(local: &Local, now_ms: i64) -> ClockView {
         until_break_ms: until_next_break_ms(s, &p),
         stats: local.state.stats,
         seq: local.seq,
+        server_now_ms: now_ms,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pitboss_core::protocol::EventSnapshotState;
     use pitboss_core::structure::deepstack_template;
     use pitboss_core::{ClockState, EventDetails, Structure};
 
-    fn local() -> Local {
+    fn local() -> Replica {
         let structure = Structure::new(deepstack_template());
-        Local {
+        Replica {
             event_id: "ev".into(),
             seq: 3,
             state: EventSnapshotState {
@@ -197,24 +145,5 @@ mod tests {
         let v = view(&l, 101 * 60_000);
         assert_eq!(v.title, "Break");
         assert!(v.is_break && v.note.contains("Color up"));
-    }
-
-    #[test]
-    fn changes_apply_in_order_and_a_gap_asks_for_a_resync() {
-        let mut l = Some(local());
-        let change = |seq| {
-            serde_json::from_value::<ServerMsg>(serde_json::json!({
-                "type": "change", "event_id": "ev", "seq": seq, "op_id": "x",
-                "op": {"type": "stats.entry", "count": 1},
-                "by": {"operator_id": "o", "name": "A", "device": "d"}, "at_ms": 0,
-                "stats": {"entries": seq, "players_remaining": seq, "rebuys": 0, "addons": 0}
-            }))
-            .expect("change")
-        };
-        assert!(Local::apply(&mut l, change(4)));
-        assert!(Local::apply(&mut l, change(4)), "a duplicate is ignored");
-        assert_eq!(l.as_ref().map(|x| x.state.stats.entries), Some(4));
-        assert!(!Local::apply(&mut l, change(6)), "a gap is refused");
-        assert_eq!(l.as_ref().map(|x| x.seq), Some(4));
     }
 }

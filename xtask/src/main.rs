@@ -68,7 +68,10 @@ fn run(extra: &[String]) -> Result<()> {
     ensure_packages(BUILD_PACKAGES)?;
     say("building and starting Pitboss (hosting the demo event)");
     let mut cmd = Command::new(cargo());
-    cmd.args(["run", "-p", "pitboss-app", "--"]).args(extra);
+    // `--host`: this machine hosts the venue with the demo event, so a
+    // newcomer sees a running clock at once.
+    cmd.args(["run", "-p", "pitboss-app", "--", "--host"])
+        .args(extra);
     status(&mut cmd)
 }
 

@@ -341,6 +341,12 @@ impl Client {
         .map_err(|_| anyhow!("status still {:?} after {within:?}", *self.status.borrow()))?
     }
 
+    /// Asks the actor to stop (flushing the cache) without waiting; for
+    /// holders that share the client behind an `Arc`.
+    pub async fn stop(&self) {
+        drop(self.cmd.send(Cmd::Shutdown).await);
+    }
+
     /// Stops the actor, flushing the cache.
     pub async fn shutdown(self) {
         drop(self.cmd.send(Cmd::Shutdown).await);

@@ -126,7 +126,11 @@ async fn one_alert_per_real_level_change_and_none_for_catching_up() -> Result<()
     //    notices, reconnects, replays what it missed: silence, right level.
     proxy.stall_current();
     op(&a, Op::ClockSetLevel { level_index: 3 }).await?;
-    watch_for(Duration::from_millis(300), &mut [(&a, &mut wa, &mut ha), (&b, &mut wb, &mut hb)]).await;
+    watch_for(
+        Duration::from_millis(300),
+        &mut [(&a, &mut wa, &mut ha), (&b, &mut wb, &mut hb)],
+    )
+    .await;
     op(&a, Op::ClockSetLevel { level_index: 5 }).await?;
     let seq = a
         .replica()

@@ -1,0 +1,755 @@
+//! The app's one piece of state: which venue this device is part of (host
+//! or joined), the client engine following the open event, and the tasks
+//! that push what it knows to the windows.
+//!
+//! Commands call into here; nothing here decides sync or clock logic, which
+//! is the client engine's and the core's.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pitboss_client::alerts::{Sound, Watcher};
+use pitboss_client::{Client, Notice, Status, Venue, VenueConfig, VenueError};
+use pitboss_core::protocol::{CreateEvent, CreateStructure, EventSummary};
+use pitboss_core::Op;
+use serde::Serialize;
+use serde_json::{json, Value};
+use tauri::async_runtime::JoinHandle;
+use tauri::{AppHandle, Emitter};
+use tokio::sync::Mutex;
+
+use crate::settings::{self, SavedVenue, Settings};
+use crate::view;
+
+/// Event names the UI listens to (docs/app-ipc.md).
+pub mod events {
+    pub const CLOCK: &str = "pitboss://clock";
+    pub const STATE: &str = "pitboss://state";
+    pub const STATUS: &str = "pitboss://status";
+    pub const NOTICE: &str = "pitboss://notice";
+    pub const APP: &str = "pitboss://app";
+}
+
+/// How often the clock is pushed. Four times a second keeps the seconds
+/// digit crisp; the numbers are computed here, in Rust, so a throttled
+/// webview can never fall behind the real clock (rule 6).
+const TICK: Duration = Duration::from_millis(250);
+
+/// The one error shape every command rejects with.
+#[derive(Debug, Clone, Serialize)]
+pub struct CmdError {
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<Value>,
+}
+
+impl CmdError {
+    pub fn new(code: &str, message: impl Into<String>) -> CmdError {
+        CmdError {
+            code: code.into(),
+            message: message.into(),
+            current: None,
+        }
+    }
+}
+
+impl From<VenueError> for CmdError {
+    fn from(e: VenueError) -> CmdError {
+        match e {
+            VenueError::Unreachable { .. } => CmdError::new("offline", e.to_string()),
+            VenueError::Unauthorized(m) => CmdError::new(
+                "unauthorized",
+                if m.is_empty() {
+                    "the join code was not accepted".to_string()
+                } else {
+                    m
+                },
+            ),
+            VenueError::Refused {
+                code,
+                message,
+                current,
+                ..
+            } => CmdError {
+                code,
+                message,
+                current,
+            },
+            VenueError::Local(e) => CmdError::new("internal", format!("{e:#}")),
+        }
+    }
+}
+
+impl From<anyhow::Error> for CmdError {
+    fn from(e: anyhow::Error) -> CmdError {
+        CmdError::new("internal", format!("{e:#}"))
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostInfo {
+    pub port: u16,
+    /// Addresses other devices type to join, LAN ones first.
+    pub addresses: Vec<String>,
+    pub coordinator_code: String,
+    pub dealer_code: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SoundState {
+    pub available: bool,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppState {
+    pub mode: &'static str,
+    pub server: Option<String>,
+    pub role: Option<String>,
+    pub event_id: Option<String>,
+    pub host: Option<HostInfo>,
+    pub settings: Settings,
+    pub sound: SoundState,
+}
+
+struct Following {
+    client: Arc<Client>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// The in-process server, once this device hosts. It keeps running
+    /// until the app quits, even if the director looks at another venue:
+    /// stopping it would cut every other screen in the room.
+    server: Option<Arc<pitboss_server::Server>>,
+    host: Option<HostInfo>,
+    venue: Option<Arc<Venue>>,
+    saved: Option<SavedVenue>,
+    role: Option<String>,
+    following: Option<Following>,
+}
+
+pub struct Shell {
+    app: AppHandle,
+    data_dir: PathBuf,
+    inner: Mutex<Inner>,
+    settings: std::sync::Mutex<Settings>,
+    sound: pitboss_sound::Player,
+}
+
+fn lock_settings(s: &std::sync::Mutex<Settings>) -> Settings {
+    s.lock()
+        .map(|g| g.clone())
+        .unwrap_or_else(|e| e.into_inner().clone())
+}
+
+/// Where to host: `PITBOSS_LISTEN`, else port 7878 on every interface so
+/// the venue's devices can reach it, else any free port.
+fn listen_addrs() -> Vec<SocketAddr> {
+    if let Some(a) = std::env::var("PITBOSS_LISTEN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return vec![a];
+    }
+    vec![
+        SocketAddr::from(([0, 0, 0, 0], 7878)),
+        SocketAddr::from(([0, 0, 0, 0], 0)),
+    ]
+}
+
+fn lan_addresses(bound: SocketAddr) -> Vec<String> {
+    if !bound.ip().is_unspecified() {
+        return vec![bound.to_string()];
+    }
+    let mut out: Vec<String> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| !i.is_loopback() && i.ip().is_ipv4())
+        .map(|i| format!("{}:{}", i.ip(), bound.port()))
+        .collect();
+    out.sort();
+    out.dedup();
+    out.push(format!("127.0.0.1:{}", bound.port()));
+    out
+}
+
+/// A file name for one server's cache: replicas are keyed by event id, and
+/// two venues may both have an "ev-1".
+fn cache_name(server: &str) -> String {
+    let clean: String = server
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("{clean}.db")
+}
+
+impl Shell {
+    pub fn new(app: AppHandle, data_dir: PathBuf) -> Shell {
+        let settings = settings::load(&app);
+        Shell {
+            app,
+            data_dir,
+            inner: Mutex::new(Inner::default()),
+            settings: std::sync::Mutex::new(settings),
+            sound: pitboss_sound::Player::start(),
+        }
+    }
+
+    pub fn settings(&self) -> Settings {
+        lock_settings(&self.settings)
+    }
+
+    pub fn set_settings(&self, s: Settings) -> Result<Settings, CmdError> {
+        let s = s.validated().map_err(|m| CmdError::new("invalid", m))?;
+        settings::save(&self.app, &s)?;
+        if let Ok(mut g) = self.settings.lock() {
+            *g = s.clone();
+        }
+        Ok(s)
+    }
+
+    pub fn sound_state(&self) -> SoundState {
+        let a = self.sound.availability();
+        SoundState {
+            available: a.available,
+            message: a.message,
+        }
+    }
+
+    pub fn sound_check(&self) -> SoundState {
+        let volume = self.settings().volume;
+        let a = self
+            .sound
+            .check(pitboss_sound::Tone::LevelChange, volume.max(0.05));
+        SoundState {
+            available: a.available,
+            message: a.message,
+        }
+    }
+
+    pub async fn app_state(&self) -> AppState {
+        let inner = self.inner.lock().await;
+        let mode = match inner.saved {
+            Some(SavedVenue::Host { .. }) => "host",
+            Some(SavedVenue::Join { .. }) => "join",
+            None => "none",
+        };
+        AppState {
+            mode,
+            server: inner.venue.as_ref().map(|v| v.server().to_string()),
+            role: inner.role.clone(),
+            event_id: inner
+                .following
+                .as_ref()
+                .map(|f| f.client.event_id().to_string()),
+            host: if mode == "host" {
+                inner.host.clone()
+            } else {
+                None
+            },
+            settings: self.settings(),
+            sound: self.sound_state(),
+        }
+    }
+
+    async fn announce(&self) {
+        let s = self.app_state().await;
+        drop(self.app.emit(events::APP, s));
+    }
+
+    fn venue_config(&self, server: String, join_code: String) -> VenueConfig {
+        let s = self.settings();
+        VenueConfig {
+            cache_path: self.data_dir.join("cache").join(cache_name(&server)),
+            server,
+            join_code,
+            name: s.operator(),
+            device: s.device_name.clone(),
+        }
+    }
+
+    /// Starts hosting (if not yet) and follows the last or the demo event.
+    pub async fn host(&self) -> Result<AppState, CmdError> {
+        let mut inner = self.inner.lock().await;
+        if inner.server.is_none() {
+            let dir = self.data_dir.join("server");
+            let mut last = None;
+            for addr in listen_addrs() {
+                let mut config = pitboss_server::Config::new(addr, dir.clone());
+                config.demo = true;
+                match pitboss_server::start(config).await {
+                    Ok(s) => {
+                        last = None;
+                        inner.server = Some(Arc::new(s));
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!("cannot host on {addr}: {e:#}");
+                        last = Some(e);
+                    }
+                }
+            }
+            if let Some(e) = last {
+                return Err(CmdError::new(
+                    "internal",
+                    format!("cannot start the venue server: {e:#}"),
+                ));
+            }
+        }
+        let server = inner
+            .server
+            .clone()
+            .ok_or_else(|| CmdError::new("internal", "no server"))?;
+        let bound = server.local_addr();
+        let codes = server.join_codes();
+        inner.host = Some(HostInfo {
+            port: bound.port(),
+            addresses: lan_addresses(bound),
+            coordinator_code: codes.coordinator.clone(),
+            dealer_code: codes.dealer.clone(),
+        });
+        tracing::info!(address = %bound, "hosting the venue");
+        let local = if bound.ip().is_unspecified() {
+            SocketAddr::from(([127, 0, 0, 1], bound.port()))
+        } else {
+            bound
+        };
+        let venue =
+            Venue::new(self.venue_config(format!("http://{local}"), codes.coordinator.clone()))?;
+        let session = venue.login().await?;
+        let previous = match &inner.saved {
+            Some(SavedVenue::Host { event_id }) => event_id.clone(),
+            _ => settings::load_venue(&self.app).and_then(|v| match v {
+                SavedVenue::Host { event_id } => event_id,
+                SavedVenue::Join { .. } => None,
+            }),
+        };
+        let events = venue.events().await?;
+        let event = previous
+            .filter(|id| events.iter().any(|e| &e.id == id))
+            .or_else(|| server.demo_event_id().map(str::to_string))
+            .or_else(|| events.first().map(|e| e.id.clone()));
+        inner.role = Some(session.role);
+        inner.venue = Some(Arc::new(venue));
+        inner.saved = Some(SavedVenue::Host { event_id: None });
+        if let Some(id) = event {
+            self.follow_locked(&mut inner, &id).await?;
+        }
+        self.save_venue_locked(&inner);
+        drop(inner);
+        self.announce().await;
+        Ok(self.app_state().await)
+    }
+
+    /// Joins a venue by address and join code (checked with the server).
+    pub async fn join(&self, address: &str, join_code: &str) -> Result<AppState, CmdError> {
+        let server =
+            pitboss_client::server_url(address).map_err(|m| CmdError::new("invalid", m))?;
+        let code = join_code.trim();
+        if code.is_empty() {
+            return Err(CmdError::new(
+                "invalid",
+                "enter the join code shown on the host",
+            ));
+        }
+        let venue = Venue::new(self.venue_config(server.clone(), code.to_string()))?;
+        let session = venue.login().await?;
+        let mut s = self.settings();
+        s.server_address = address.trim().to_string();
+        drop(self.set_settings(s));
+        let mut inner = self.inner.lock().await;
+        self.unfollow_locked(&mut inner).await;
+        inner.role = Some(session.role);
+        inner.venue = Some(Arc::new(venue));
+        inner.saved = Some(SavedVenue::Join {
+            server,
+            join_code: code.to_string(),
+            event_id: None,
+        });
+        self.save_venue_locked(&inner);
+        drop(inner);
+        self.announce().await;
+        Ok(self.app_state().await)
+    }
+
+    /// Back to the connect screen. A host keeps serving the room.
+    pub async fn leave(&self) -> AppState {
+        let mut inner = self.inner.lock().await;
+        self.unfollow_locked(&mut inner).await;
+        inner.venue = None;
+        inner.role = None;
+        inner.saved = None;
+        drop(settings::save_venue(&self.app, None));
+        drop(inner);
+        self.announce().await;
+        self.app_state().await
+    }
+
+    /// At start-up: back to the venue and event of the last run, from the
+    /// cache, without waiting for the network (the host may be down).
+    pub async fn restore(&self, force_host: bool) {
+        let saved = settings::load_venue(&self.app);
+        if force_host || matches!(saved, Some(SavedVenue::Host { .. })) {
+            if let Err(e) = self.host().await {
+                tracing::error!("cannot host: {}", e.message);
+                self.banner(&format!("Could not host this venue: {}", e.message));
+            }
+            return;
+        }
+        let Some(SavedVenue::Join {
+            server,
+            join_code,
+            event_id,
+        }) = saved
+        else {
+            return;
+        };
+        let venue = match Venue::new(self.venue_config(server.clone(), join_code.clone())) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!("cannot open the cache: {e:#}");
+                return;
+            }
+        };
+        let mut inner = self.inner.lock().await;
+        inner.role = venue.stored_session().map(|s| s.role);
+        inner.venue = Some(Arc::new(venue));
+        inner.saved = Some(SavedVenue::Join {
+            server,
+            join_code,
+            event_id: None,
+        });
+        if let Some(id) = event_id {
+            if let Err(e) = self.follow_locked(&mut inner, &id).await {
+                tracing::error!("cannot follow {id}: {}", e.message);
+            }
+        }
+        self.save_venue_locked(&inner);
+        drop(inner);
+        self.announce().await;
+    }
+
+    fn save_venue_locked(&self, inner: &Inner) {
+        let event_id = inner
+            .following
+            .as_ref()
+            .map(|f| f.client.event_id().to_string());
+        let saved = inner.saved.clone().map(|s| match s {
+            SavedVenue::Host { .. } => SavedVenue::Host { event_id },
+            SavedVenue::Join {
+                server, join_code, ..
+            } => SavedVenue::Join {
+                server,
+                join_code,
+                event_id,
+            },
+        });
+        if let Err(e) = settings::save_venue(&self.app, saved.as_ref()) {
+            tracing::warn!("cannot save the venue: {e:#}");
+        }
+    }
+
+    async fn venue(&self) -> Result<Arc<Venue>, CmdError> {
+        self.inner
+            .lock()
+            .await
+            .venue
+            .clone()
+            .ok_or_else(|| CmdError::new("invalid", "host or join a venue first"))
+    }
+
+    pub async fn list_events(&self) -> Result<Vec<EventSummary>, CmdError> {
+        Ok(self.venue().await?.events().await?)
+    }
+
+    pub async fn create_event(
+        &self,
+        name: String,
+        levels: Vec<pitboss_core::Level>,
+        starting_stack: u64,
+        buy_in: u64,
+    ) -> Result<String, CmdError> {
+        let ev = CreateEvent {
+            name,
+            structure: CreateStructure { levels },
+            starting_stack,
+            buy_in,
+            rebuy_chips: starting_stack,
+            rebuy_price: buy_in,
+            addon_chips: starting_stack,
+            addon_price: buy_in,
+        };
+        ev.details()
+            .validate()
+            .map_err(|m| CmdError::new("invalid", m))?;
+        pitboss_core::structure::validate_levels(&ev.structure.levels)
+            .map_err(|m| CmdError::new("invalid", m))?;
+        let id = self.venue().await?.create_event(&ev).await?;
+        self.open_event(&id).await?;
+        Ok(id)
+    }
+
+    pub async fn open_event(&self, event_id: &str) -> Result<AppState, CmdError> {
+        let mut inner = self.inner.lock().await;
+        self.follow_locked(&mut inner, event_id).await?;
+        self.save_venue_locked(&inner);
+        drop(inner);
+        self.announce().await;
+        Ok(self.app_state().await)
+    }
+
+    async fn unfollow_locked(&self, inner: &mut Inner) {
+        if let Some(f) = inner.following.take() {
+            for t in f.tasks {
+                t.abort();
+            }
+            f.client.stop().await;
+        }
+    }
+
+    async fn follow_locked(&self, inner: &mut Inner, event_id: &str) -> Result<(), CmdError> {
+        let venue = inner
+            .venue
+            .clone()
+            .ok_or_else(|| CmdError::new("invalid", "host or join a venue first"))?;
+        if inner
+            .following
+            .as_ref()
+            .is_some_and(|f| f.client.event_id() == event_id)
+        {
+            return Ok(());
+        }
+        self.unfollow_locked(inner).await;
+        let client = Arc::new(venue.follow(event_id)?);
+        let tasks = vec![
+            tauri::async_runtime::spawn(tick_loop(self.app.clone(), client.clone())),
+            tauri::async_runtime::spawn(push_state(
+                self.app.clone(),
+                client.clone(),
+                venue.server().to_string(),
+                inner.role.clone(),
+            )),
+            tauri::async_runtime::spawn(push_notices(self.app.clone(), client.clone())),
+        ];
+        inner.following = Some(Following { client, tasks });
+        Ok(())
+    }
+
+    async fn client(&self) -> Result<Arc<Client>, CmdError> {
+        self.inner
+            .lock()
+            .await
+            .following
+            .as_ref()
+            .map(|f| f.client.clone())
+            .ok_or_else(|| CmdError::new("invalid", "open an event first"))
+    }
+
+    pub async fn clock_view(&self) -> Option<view::ClockView> {
+        let c = self.client().await.ok()?;
+        let r = c.replica().borrow().clone()?;
+        Some(view::view(&r, c.server_now_ms()))
+    }
+
+    pub async fn event_state(&self) -> Option<Value> {
+        let c = self.client().await.ok()?;
+        let role = self.inner.lock().await.role.clone();
+        event_state(&c, role.as_deref())
+    }
+
+    /// Validates an op and hands it to the engine's durable outbox.
+    pub async fn submit(&self, op: Value) -> Result<String, CmdError> {
+        let op: Op = serde_json::from_value(op)
+            .map_err(|e| CmdError::new("invalid", format!("not an operation: {e}")))?;
+        op.validate()
+            .map_err(|e| CmdError::new("invalid", e.to_string()))?;
+        let (client, role, hosting) = {
+            let inner = self.inner.lock().await;
+            let c = inner
+                .following
+                .as_ref()
+                .map(|f| f.client.clone())
+                .ok_or_else(|| CmdError::new("invalid", "open an event first"))?;
+            (c, inner.role.clone(), inner.server.is_some())
+        };
+        let may = role
+            .as_deref()
+            .and_then(pitboss_core::Role::parse)
+            .is_none_or(|r| r.may(&op));
+        if !may {
+            return Err(CmdError::new(
+                "forbidden",
+                "only a coordinator can do this; dealers report bust-outs, entries, rebuys, add-ons and incidents",
+            ));
+        }
+        // The clock must never be moved from a stale picture of it: clock
+        // controls wait for a live connection (incidents and stats queue).
+        let is_clock = matches!(
+            op,
+            Op::ClockStart | Op::ClockPause | Op::ClockAdjust { .. } | Op::ClockSetLevel { .. }
+        );
+        if is_clock && !hosting && *client.status().borrow() != Status::Live {
+            return Err(CmdError::new(
+                "offline",
+                "clock controls need a live connection to the host; reconnecting…",
+            ));
+        }
+        Ok(client.submit(op).await?)
+    }
+
+    pub async fn refresh(&self) -> Result<(), CmdError> {
+        self.client().await?.refresh().await;
+        Ok(())
+    }
+
+    pub fn banner(&self, message: &str) {
+        drop(self.app.emit(
+            events::NOTICE,
+            json!({"kind": "banner", "message": message}),
+        ));
+    }
+
+    pub fn play(&self, sound: Sound) {
+        let s = self.settings();
+        let (wanted, tone) = match sound {
+            Sound::Level => (s.alerts.level_change, pitboss_sound::Tone::LevelChange),
+            Sound::Minute => (s.alerts.one_minute, pitboss_sound::Tone::OneMinute),
+            Sound::BreakStart => (s.alerts.breaks, pitboss_sound::Tone::BreakStart),
+            Sound::BreakEnd => (s.alerts.breaks, pitboss_sound::Tone::BreakEnd),
+        };
+        if s.sound_on && wanted {
+            self.sound.play(tone, s.volume);
+        }
+    }
+}
+
+fn status_json(c: &Client, server: &str) -> Value {
+    let status = c.status().borrow().clone();
+    let (state, since, next) = match status {
+        Status::Connecting => ("connecting", None, None),
+        Status::Live => ("live", None, None),
+        Status::Reconnecting {
+            next_attempt_at_ms,
+            since_ms,
+        } => ("reconnecting", Some(since_ms), Some(next_attempt_at_ms)),
+        Status::Offline {
+            since_ms,
+            next_attempt_at_ms,
+        } => ("offline", Some(since_ms), Some(next_attempt_at_ms)),
+    };
+    json!({
+        "state": state,
+        "sinceMs": since,
+        "nextAttemptAtMs": next,
+        "lastSyncedMs": c.last_synced_ms(),
+        "pending": c.pending().borrow().len(),
+        "server": server,
+    })
+}
+
+fn event_state(c: &Client, role: Option<&str>) -> Option<Value> {
+    let r = c.replica().borrow().clone()?;
+    let pending: Vec<Value> = c
+        .pending()
+        .borrow()
+        .iter()
+        .map(|p| json!({"opId": p.op_id, "op": p.op, "createdAtMs": p.created_at_ms}))
+        .collect();
+    Some(json!({
+        "eventId": r.event_id,
+        "seq": r.seq,
+        "details": r.state.event,
+        "clock": r.state.clock,
+        "structure": r.state.structure,
+        "stats": r.state.stats,
+        "incidents": r.state.incidents,
+        "pending": pending,
+        "lastSyncedMs": c.last_synced_ms(),
+        "role": role,
+    }))
+}
+
+/// Pushes the clock four times a second and plays the alerts the watcher
+/// allows (rule 7). Runs on the async runtime, not in the webview.
+async fn tick_loop(app: AppHandle, client: Arc<Client>) {
+    use tauri::Manager;
+    let mut watcher = Watcher::new(&client);
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let (_, alert) = watcher.tick(&client);
+        let Some(r) = client.replica().borrow().clone() else {
+            continue;
+        };
+        let v = view::view(&r, client.server_now_ms());
+        if let Some(a) = alert {
+            if let Some(shell) = app.try_state::<Shell>() {
+                shell.play(a.sound);
+            }
+            drop(app.emit(
+                events::NOTICE,
+                json!({"kind": "alert", "sound": a.sound, "title": v.title}),
+            ));
+        }
+        drop(app.emit(events::CLOCK, v));
+    }
+}
+
+/// Pushes the event state and the connection status whenever they change.
+async fn push_state(app: AppHandle, client: Arc<Client>, server: String, role: Option<String>) {
+    let mut replica = client.replica();
+    let mut pending = client.pending();
+    let mut status = client.status();
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let state_changed = tokio::select! {
+            r = replica.changed() => { if r.is_err() { return; } true }
+            r = pending.changed() => { if r.is_err() { return; } true }
+            r = status.changed() => { if r.is_err() { return; } false }
+            // Keeps "last synced" and the retry countdown current.
+            _ = every.tick() => false,
+        };
+        if state_changed {
+            if let Some(s) = event_state(&client, role.as_deref()) {
+                drop(app.emit(events::STATE, s));
+            }
+        }
+        drop(app.emit(events::STATUS, status_json(&client, &server)));
+    }
+}
+
+/// Forwards the answers to this device's ops.
+async fn push_notices(app: AppHandle, client: Arc<Client>) {
+    let mut rx = client.notices();
+    loop {
+        let n = match rx.recv().await {
+            Ok(n) => n,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(_) => return,
+        };
+        let payload = match n {
+            Notice::Accepted { op_id, seq } => {
+                json!({"kind": "accepted", "opId": op_id, "seq": seq})
+            }
+            Notice::Rejected {
+                op_id,
+                error,
+                message,
+                current,
+                op,
+            } => json!({"kind": "rejected", "opId": op_id, "error": error,
+                        "message": message, "current": current, "op": op}),
+            _ => continue,
+        };
+        drop(app.emit(events::NOTICE, payload));
+    }
+}
