@@ -250,3 +250,191 @@ impl Drop for Driver {
         drop(self.child.wait());
     }
 }
+
+/// Reading and driving the app's page through WebDriver.
+pub mod page {
+    use std::time::{Duration, Instant};
+
+    use anyhow::{bail, Context, Result};
+    use fantoccini::{Client, Locator};
+    use serde_json::{json, Value};
+
+    /// The text of element `id`. Read as `textContent`: WebKitWebDriver's
+    /// rendered-text call returns "" for an ellipsis-clipped flex item even
+    /// while it is plainly visible.
+    pub async fn text(c: &Client, id: &str) -> Result<String> {
+        let v = c
+            .execute(
+                "const e = document.getElementById(arguments[0]); return e ? e.textContent : null",
+                vec![json!(id)],
+            )
+            .await?;
+        match v {
+            Value::String(s) => Ok(s.trim().to_string()),
+            _ => bail!("no element #{id} on the page"),
+        }
+    }
+
+    /// Polls until `id`'s text satisfies `ok`, or fails naming what it saw.
+    pub async fn wait_text(
+        c: &Client,
+        id: &str,
+        within: Duration,
+        ok: impl Fn(&str) -> bool,
+    ) -> Result<String> {
+        let deadline = Instant::now() + within;
+        let mut last = String::from("<no element>");
+        while Instant::now() < deadline {
+            if let Ok(t) = text(c, id).await {
+                if ok(&t) {
+                    return Ok(t);
+                }
+                last = t;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("#{id} still shows {last:?} after {within:?}")
+    }
+
+    /// Waits until a CSS selector matches a visible element, then returns it.
+    pub async fn wait_visible(
+        c: &Client,
+        css: &str,
+        within: Duration,
+    ) -> Result<fantoccini::elements::Element> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(e) = c.find(Locator::Css(css)).await {
+                if e.is_displayed().await.unwrap_or(false) {
+                    return Ok(e);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("{css} never became visible within {within:?}")
+    }
+
+    /// Clicks what a person would click: waits for it to be visible first.
+    pub async fn click(c: &Client, css: &str) -> Result<()> {
+        wait_visible(c, css, Duration::from_secs(10))
+            .await?
+            .click()
+            .await
+            .with_context(|| format!("clicking {css}"))?;
+        Ok(())
+    }
+
+    /// Replaces the value of an input or textarea, as typing would.
+    pub async fn fill(c: &Client, css: &str, value: &str) -> Result<()> {
+        let e = wait_visible(c, css, Duration::from_secs(10)).await?;
+        e.clear().await?;
+        e.send_keys(value).await?;
+        Ok(())
+    }
+
+    /// Picks an option of a `<select>` by value.
+    pub async fn select(c: &Client, css: &str, value: &str) -> Result<()> {
+        let e = wait_visible(c, css, Duration::from_secs(10)).await?;
+        e.select_by_value(value).await?;
+        Ok(())
+    }
+
+    /// Calls one of the app's commands from the page, as the UI does.
+    pub async fn invoke(c: &Client, cmd: &str, args: Value) -> Result<Value> {
+        let v = c
+            .execute_async(
+                "const [cmd, args, done] = arguments;
+                 window.__TAURI__.core.invoke(cmd, args)
+                   .then(v => done({ok: v}), e => done({err: e}));",
+                vec![json!(cmd), args],
+            )
+            .await?;
+        match v.get("ok") {
+            Some(ok) => Ok(ok.clone()),
+            None => bail!("{cmd} failed: {}", v["err"]),
+        }
+    }
+
+    /// "19:34" or "1:05:00" → milliseconds.
+    pub fn parse_clock(t: &str) -> Result<i64> {
+        let parts: Vec<i64> = t
+            .split(':')
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("not a clock: {t:?}"))?;
+        Ok(match parts.as_slice() {
+            [m, s] => (m * 60 + s) * 1000,
+            [h, m, s] => ((h * 60 + m) * 60 + s) * 1000,
+            _ => bail!("not a clock: {t:?}"),
+        })
+    }
+
+    /// Saves a PNG of what the window shows under `target/screenshots/`.
+    pub async fn screenshot(c: &Client, name: &str) -> Result<std::path::PathBuf> {
+        let dir = super::target_dir().join("screenshots");
+        std::fs::create_dir_all(&dir)?;
+        let p = dir.join(format!("{name}.png"));
+        std::fs::write(&p, c.screenshot().await?)?;
+        Ok(p)
+    }
+}
+
+/// A logged-in HTTP client of the public API: "another device".
+pub struct Device {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub token: String,
+}
+
+impl Device {
+    pub async fn login(base: &str, code: &str, name: &str) -> Result<Device> {
+        let http = reqwest::Client::new();
+        let login: serde_json::Value = http
+            .post(format!("{base}/api/session"))
+            .json(&serde_json::json!({"join_code": code, "name": name, "device": "e2e"}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let token = login["token"]
+            .as_str()
+            .with_context(|| format!("login: {login}"))?
+            .to_string();
+        Ok(Device {
+            http,
+            base: base.to_string(),
+            token,
+        })
+    }
+
+    pub async fn get(&self, path: &str) -> Result<serde_json::Value> {
+        Ok(self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await?
+            .json()
+            .await?)
+    }
+
+    /// Sends an op; returns (HTTP status, body).
+    pub async fn op(&self, event: &str, op: serde_json::Value) -> Result<(u16, serde_json::Value)> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let id = format!(
+            "e2e-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let r = self
+            .http
+            .post(format!("{}/api/events/{event}/ops", self.base))
+            .bearer_auth(&self.token)
+            .json(&serde_json::json!({"op_id": id, "op": op}))
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await?))
+    }
+}

@@ -6,8 +6,13 @@ use std::process::Command;
 use anyhow::{ensure, Result};
 
 #[test]
-fn core_and_server_do_not_depend_on_tauri() -> Result<()> {
-    for krate in ["pitboss-core", "pitboss-server"] {
+fn the_shared_crates_do_not_depend_on_tauri() -> Result<()> {
+    for krate in [
+        "pitboss-core",
+        "pitboss-server",
+        "pitboss-client",
+        "pitboss-sound",
+    ] {
         let out = Command::new(env!("CARGO"))
             .args([
                 "tree",
