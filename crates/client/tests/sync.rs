@@ -75,12 +75,62 @@ async fn two_clients_converge_and_an_own_op_applies_once() -> Result<()> {
         .submit_and_wait(Op::StatsBust { count: 2 }, Duration::from_secs(5))
         .await?;
     ensure!(matches!(out, Outcome::Accepted { .. }), "{out:?}");
-    wait_seq(&a, seq + 1).await?;
-    wait_seq(&b, seq + 1).await?;
+    // Mixed ops from both: an incident raised by the dealer, moved on by
+    // the coordinator from the version it saw, stats from both sides.
+    let out = b
+        .submit_and_wait(
+            Op::IncidentCreate {
+                table: "7".into(),
+                kind: "Misdeal".into(),
+                severity: pitboss_core::Severity::Medium,
+                note: "Robert'); DROP TABLE incidents;--".into(),
+            },
+            Duration::from_secs(5),
+        )
+        .await?;
+    let Outcome::Accepted { seq: created } = out else {
+        anyhow::bail!("{out:?}")
+    };
+    wait_seq(&a, created).await?;
+    let inc = a
+        .replica()
+        .borrow()
+        .as_ref()
+        .and_then(|r| r.state.incidents.first().cloned())
+        .context("incident at A")?;
+    let out = a
+        .submit_and_wait(
+            Op::IncidentUpdate {
+                incident_id: inc.id.clone(),
+                base_version: inc.lock_version,
+                table: None,
+                kind: None,
+                severity: None,
+                note: None,
+                status: Some(pitboss_core::IncidentStatus::Acknowledged),
+                reopen: false,
+            },
+            Duration::from_secs(5),
+        )
+        .await?;
+    ensure!(matches!(out, Outcome::Accepted { .. }), "{out:?}");
+    let out = a
+        .submit_and_wait(Op::StatsEntry { count: 1 }, Duration::from_secs(5))
+        .await?;
+    let Outcome::Accepted { seq: last } = out else {
+        anyhow::bail!("{out:?}")
+    };
+    wait_seq(&a, last).await?;
+    wait_seq(&b, last).await?;
     let ra = a.replica().borrow().clone().context("a state")?;
     let rb = b.replica().borrow().clone().context("b state")?;
     ensure!(ra.state == rb.state && ra.seq == rb.seq, "replicas differ");
-    ensure!(ra.state.stats.players_remaining == 46);
+    ensure!(ra.state.stats.players_remaining == 47);
+    ensure!(
+        ra.state.incidents.len() == 1
+            && ra.state.incidents[0].status == pitboss_core::IncidentStatus::Acknowledged
+    );
+    ensure!(ra.state.incidents[0].note == "Robert'); DROP TABLE incidents;--");
     let snap = srv
         .snapshot(srv.demo_event_id().context("demo")?)
         .await
