@@ -177,8 +177,9 @@ pub fn validate_levels(levels: &[Level]) -> Result<(), String> {
 }
 
 /// A realistic no-limit hold'em deepstack: 20-minute levels, big blind ante
-/// from level 4, two breaks with color-ups. Used by `--demo` and as the
-/// default template when creating an event.
+/// from level 4, two breaks with color-ups. Used by `--demo` and offered as
+/// a template by the app's "create event" (the API itself always takes an
+/// explicit structure).
 pub fn deepstack_template() -> Vec<Level> {
     let mut levels = vec![
         Level::play(100, 200, 0, 20),
