@@ -36,7 +36,10 @@ async fn scenario(c: &Client, port: u16) -> Result<()> {
     let started = Instant::now();
     click(c, "#host-venue").await?;
     // The demo event appears, running at level 1 with 48 players.
-    wait_text(c, "level-title", Duration::from_secs(30), |t| t == "Level 1").await?;
+    wait_text(c, "level-title", Duration::from_secs(30), |t| {
+        t == "Level 1"
+    })
+    .await?;
     eprintln!("host clicked → clock on screen in {:?}", started.elapsed());
     wait_text(c, "clock-status", Duration::from_secs(5), |t| {
         t.eq_ignore_ascii_case("running")
@@ -88,7 +91,10 @@ async fn scenario(c: &Client, port: u16) -> Result<()> {
         let (st, body) = other.op(&event, op).await?;
         ensure!(st == 200, "op failed: {body}");
     }
-    wait_text(c, "players", Duration::from_secs(2), |t| t.starts_with("45")).await?;
+    wait_text(c, "players", Duration::from_secs(2), |t| {
+        t.starts_with("45")
+    })
+    .await?;
     wait_text(c, "clock-status", Duration::from_secs(2), |t| {
         t.eq_ignore_ascii_case("paused")
     })
@@ -96,7 +102,10 @@ async fn scenario(c: &Client, port: u16) -> Result<()> {
     eprintln!("change visible on screen after {:?}", sent.elapsed());
     let frozen = text(c, "time").await?;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    ensure!(text(c, "time").await? == frozen, "a paused clock kept moving");
+    ensure!(
+        text(c, "time").await? == frozen,
+        "a paused clock kept moving"
+    );
 
     // Moving to the first break shows the break.
     let (st, body) = other

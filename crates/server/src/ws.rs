@@ -132,7 +132,13 @@ async fn connection(st: Arc<AppState>, actor: Actor, socket: WebSocket) {
                         break;
                     }
                     next = rx.recv() => {
-                        let Some(first) = next else { break };
+                        // The reader ended (the peer closed, or errored): finish
+                        // the closing handshake so a clean close is seen as
+                        // one (1000), not as an abnormal 1006.
+                        let Some(first) = next else {
+                            drop(sink.close().await);
+                            break;
+                        };
                         let mut pending = Some(first);
                         let mut ok = true;
                         while let Some(item) = pending.take() {

@@ -228,3 +228,22 @@ async fn text_with_quotes_and_sql_is_stored_verbatim() -> Result<()> {
     ensure!(s == 200 && v["events"].as_array().map(Vec::len) == Some(1));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_client_that_closes_gets_the_close_answered() -> Result<()> {
+    let server = TestServer::start(&["--demo"])?;
+    let dealer = server.login(DEALER, "Ben").await?;
+    let mut ws = dealer.ws().await?;
+    ws.stream.close(None).await?;
+    // The server answers the close frame, then ends the connection.
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(3), ws.stream.next()).await?;
+    ensure!(
+        matches!(answer, Some(Ok(Message::Close(_))) | None),
+        "expected the close handshake, got {answer:?}"
+    );
+    ensure!(
+        !matches!(answer, Some(Err(_))),
+        "the connection ended abnormally: {answer:?}"
+    );
+    Ok(())
+}
