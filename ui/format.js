@@ -45,3 +45,40 @@ export function clockStatus(view) {
   if (view.finished) return "Structure finished";
   return view.running ? "Running" : "Paused";
 }
+
+/** "1 pending change" / "3 pending changes". */
+export function plural(n, one, many = `${one}s`) {
+  return `${formatCount(n)} ${n === 1 ? one : many}`;
+}
+
+/**
+ * A wall-clock time of day, "21:14:03". `offsetMinutes` is what
+ * Date#getTimezoneOffset returns (minutes to add to local time to get UTC);
+ * it defaults to this machine's, and tests pass it to be independent of TZ.
+ */
+export function formatTimeOfDay(ms, offsetMinutes) {
+  if (!Number.isFinite(ms)) return "–";
+  const off = Number.isFinite(offsetMinutes) ? offsetMinutes : new Date(ms).getTimezoneOffset();
+  const d = new Date(ms - off * 60_000);
+  const p = (n) => String(n).padStart(2, "0");
+  return `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}`;
+}
+
+/** A step's length for people: 1_200_000 → "20 min", 90_000 → "1.5 min", 30_000 → "30 s". */
+export function formatMinutes(ms) {
+  if (!Number.isFinite(ms) || ms <= 0) return "0 min";
+  if (ms < 60_000) return `${Math.round(ms / 1000)} s`;
+  return `${trim(ms / 60_000)} min`;
+}
+
+/**
+ * When something happened, short: "21:14" today, "2024-05-04 21:14" another
+ * day. Offsets as for formatTimeOfDay.
+ */
+export function formatWhen(ms, nowMs = Date.now(), offsetMinutes) {
+  if (!Number.isFinite(ms)) return "–";
+  const off = Number.isFinite(offsetMinutes) ? offsetMinutes : new Date(ms).getTimezoneOffset();
+  const day = (t) => new Date(t - off * 60_000).toISOString().slice(0, 10);
+  const time = formatTimeOfDay(ms, off).slice(0, 5);
+  return day(ms) === day(nowMs) ? time : `${day(ms)} ${time}`;
+}

@@ -1,70 +1,67 @@
-// The read-only clock window: renders what the Rust side computes and
-// pushes; decides nothing about where the clock is (ARCHITECTURE rule 6).
-import { formatClock, formatCount, formatBlinds, clockStatus } from "./format.js";
+// The main window: wires what the shell pushes into the store, shows one
+// screen at a time, and applies the theme. Components render the store;
+// the UI decides nothing about sync or the clock (ARCHITECTURE rules 2, 6).
 
-const tauri = window.__TAURI__;
-const $ = (id) => document.getElementById(id);
+import { store, hasTauri, call, listen, takeApp } from "./app.js";
+import { screenFor } from "./lib/store.js";
+import "./components/pb-header.js";
+import "./components/pb-banners.js";
+import "./components/pb-status-bar.js";
+import "./components/pb-connect.js";
+import "./components/pb-events.js";
+import "./components/pb-console.js";
+import "./components/pb-structure.js";
+import "./components/pb-incidents.js";
+import "./components/pb-settings.js";
+import "./components/pb-conflict.js";
 
-function render(view) {
-  const root = $("clock");
-  const status = clockStatus(view);
-  $("status").textContent = status;
-  if (!view) {
-    root.dataset.state = "waiting";
-    return;
+const SCREEN_IDS = {
+  loading: "screen-loading",
+  connect: "screen-connect",
+  events: "screen-events",
+  console: "screen-console",
+  structure: "screen-structure",
+  incidents: "screen-incidents",
+  settings: "screen-settings",
+};
+
+function showScreen(m, p) {
+  const screen = screenFor(m);
+  if (p && screenFor(p) === screen && document.body.dataset.screen === screen) return;
+  document.body.dataset.screen = screen;
+  for (const [s, id] of Object.entries(SCREEN_IDS)) {
+    const el = document.getElementById(id);
+    if (el) el.hidden = s !== screen;
   }
-  root.dataset.state = view.finished ? "finished" : view.running ? "running" : "paused";
-  root.dataset.break = String(view.isBreak);
-  $("event-name").textContent = view.eventName;
-  $("level-title").textContent = view.title;
-  $("time").textContent = formatClock(view.remainingMs);
-  $("blinds").textContent = view.isBreak ? "" : formatBlinds(view.blinds);
-  $("note").textContent = view.note || "";
-  $("next").textContent = view.nextTitle
-    ? `${view.nextTitle}${view.nextBlinds ? " · " + formatBlinds(view.nextBlinds) : ""}`
-    : "Last level";
-  if (view.isBreak) {
-    $("break-label").textContent = "Play resumes in";
-    $("break-in").textContent = formatClock(view.remainingMs);
-  } else {
-    $("break-label").textContent = "Break in";
-    $("break-in").textContent = view.untilBreakMs == null ? "No break left" : formatClock(view.untilBreakMs);
-  }
-  const s = view.stats;
-  $("players").textContent = `${formatCount(s.players_remaining)} / ${formatCount(s.entries)}`;
-  $("entries").textContent = formatCount(s.entries);
-  $("avg").textContent = formatCount(s.average_stack);
-  $("pool").textContent = formatCount(s.prize_pool);
-  document.title = `${formatClock(view.remainingMs)} · ${view.title} — Pitboss`;
+  if (screen !== "console") document.title = "Pitboss";
 }
 
-function renderHost(h) {
-  const port = h.address.split(":").pop();
-  $("host").innerHTML = "";
-  const parts = [
-    ["Port", port],
-    ["Coordinator", h.coordinatorCode],
-    ["Dealer", h.dealerCode],
-  ];
-  parts.forEach(([label, value], i) => {
-    if (i) $("host").append(" · ");
-    $("host").append(`${label} `);
-    const b = document.createElement("strong");
-    b.textContent = value;
-    $("host").append(b);
-  });
+function applyTheme(m) {
+  const theme = m.app && m.app.settings && m.app.settings.theme === "light" ? "light" : "dark";
+  if (document.documentElement.dataset.theme !== theme) document.documentElement.dataset.theme = theme;
 }
+
+store.subscribe((m, p) => {
+  showScreen(m, p);
+  if (!p || m.app !== p.app) applyTheme(m);
+});
+showScreen(store.get(), null);
 
 async function boot() {
-  if (!tauri) {
-    $("event-name").textContent = "This page runs inside the Pitboss app.";
+  if (!hasTauri) {
+    document.getElementById("loading-text").textContent = "This page runs inside the Pitboss app.";
     return;
   }
-  await tauri.event.listen("clock://view", (e) => render(e.payload));
-  renderHost(await tauri.core.invoke("host_info"));
-  render(await tauri.core.invoke("clock_view"));
+  await Promise.all([
+    listen("pitboss://app", (app) => takeApp(app)),
+    listen("pitboss://state", (state) => store.dispatch({ type: "state", state })),
+    listen("pitboss://status", (status) => store.dispatch({ type: "status", status })),
+    listen("pitboss://clock", (view) => store.dispatch({ type: "clock", view })),
+    listen("pitboss://notice", (notice) => store.dispatch({ type: "notice", notice, nowMs: Date.now() })),
+  ]);
+  takeApp(await call("app_state"));
 }
 
 boot().catch((e) => {
-  $("status").textContent = `Error: ${e}`;
+  document.getElementById("loading-text").textContent = `Pitboss could not start: ${e && e.message ? e.message : e}`;
 });

@@ -114,6 +114,11 @@ async fn event_state(shell: State<'_, Shell>) -> Res<Option<Value>> {
 }
 
 #[tauri::command]
+async fn connection_status(shell: State<'_, Shell>) -> Res<Option<Value>> {
+    Ok(shell.connection_status().await)
+}
+
+#[tauri::command]
 async fn clock_view(shell: State<'_, Shell>) -> Res<Option<view::ClockView>> {
     Ok(shell.clock_view().await)
 }
@@ -206,6 +211,7 @@ fn main() {
             open_event,
             event_state,
             clock_view,
+            connection_status,
             submit_op,
             refresh,
             get_settings,

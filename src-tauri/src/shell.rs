@@ -559,6 +559,20 @@ impl Shell {
         Some(view::view(&r, c.server_now_ms()))
     }
 
+    /// The connection status now (the UI asks once at load; later ones are
+    /// pushed).
+    pub async fn connection_status(&self) -> Option<Value> {
+        let c = self.client().await.ok()?;
+        let server = self
+            .inner
+            .lock()
+            .await
+            .venue
+            .as_ref()
+            .map(|v| v.server().to_string())?;
+        Some(status_json(&c, &server))
+    }
+
     pub async fn event_state(&self) -> Option<Value> {
         let c = self.client().await.ok()?;
         let role = self.inner.lock().await.role.clone();

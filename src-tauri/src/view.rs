@@ -44,6 +44,9 @@ pub struct ClockView {
     pub event_name: String,
     /// "Level 7" or "Break".
     pub title: String,
+    /// Index of the current step in the structure (breaks counted), for
+    /// "previous / next level".
+    pub level_index: usize,
     /// The level's number (breaks are not counted), None on a break.
     pub level_number: Option<usize>,
     pub is_break: bool,
@@ -79,6 +82,7 @@ pub fn view(local: &Replica, now_ms: i64) -> ClockView {
         event_id: local.event_id.clone(),
         event_name: local.state.event.name.clone(),
         title,
+        level_index: p.level_index,
         level_number: s.level_number(p.level_index),
         is_break: p.is_break,
         running: p.running,

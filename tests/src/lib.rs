@@ -369,12 +369,23 @@ pub mod page {
         })
     }
 
-    /// Saves a PNG of what the window shows under `target/screenshots/`.
-    pub async fn screenshot(c: &Client, name: &str) -> Result<std::path::PathBuf> {
+    /// Saves what the X display shows (every window, as a person would see
+    /// the screen) with ImageMagick's `import`, under `target/screenshots/`.
+    /// Not WebDriver's screenshot: WebKitWebDriver's hangs at times (seen
+    /// after a modal closed) while the window itself paints fine.
+    pub fn screen(display: &str, name: &str) -> Result<std::path::PathBuf> {
         let dir = super::target_dir().join("screenshots");
         std::fs::create_dir_all(&dir)?;
         let p = dir.join(format!("{name}.png"));
-        std::fs::write(&p, c.screenshot().await?)?;
+        let out = std::process::Command::new(super::which("import")?)
+            .args(["-display", display, "-window", "root"])
+            .arg(&p)
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "import failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         Ok(p)
     }
 }

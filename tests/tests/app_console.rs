@@ -42,11 +42,12 @@ async fn a_director_joins_runs_the_clock_and_handles_a_conflict() -> Result<()> 
         &[("PITBOSS_DISPLAY_WINDOWED", "1".into())],
     )?;
     let c = driver.session(&app).await?;
-    let result = scenario(&c, &base, &event, &floor, &director2).await;
-    if result.is_err() {
-        drop(screenshot(&c, "app_console_failure").await);
+    let result = scenario(&c, &xvfb.display, &base, &event, &floor, &director2).await;
+    if let Err(e) = &result {
+        eprintln!("failed: {e:#}");
+        drop(screen(&xvfb.display, "app_console_failure"));
     }
-    drop(c.close().await);
+    drop(tokio::time::timeout(Duration::from_secs(10), c.close()).await);
     drop(driver);
     server.shutdown().await;
     result
@@ -54,6 +55,7 @@ async fn a_director_joins_runs_the_clock_and_handles_a_conflict() -> Result<()> 
 
 async fn scenario(
     c: &Client,
+    display: &str,
     base: &str,
     event: &str,
     floor: &Device,
@@ -122,7 +124,7 @@ async fn scenario(
         t.starts_with("46")
     })
     .await?;
-    screenshot(c, "console").await?;
+    screen(display, "console")?;
 
     // The incident board: create one.
     click(c, "#nav-incidents").await?;
@@ -173,7 +175,7 @@ async fn scenario(
         theirs.contains("Floor: checking the camera"),
         "theirs: {theirs:?}"
     );
-    screenshot(c, "conflict").await?;
+    screen(display, "conflict")?;
     click(c, "#conflict-apply-mine").await?;
     let snap_ok = async {
         for _ in 0..40 {
@@ -191,14 +193,14 @@ async fn scenario(
     };
     snap_ok.await?;
     wait_visible(c, ".incident-card", Duration::from_secs(3)).await?;
-    screenshot(c, "incidents").await?;
+    screen(display, "incidents")?;
 
     // The wall display shows the same clock.
     click(c, "#nav-console").await?;
     click(c, "#btn-open-display").await?;
     let main = c.window().await?;
     let deadline = Instant::now() + Duration::from_secs(10);
-    let display = loop {
+    let wall = loop {
         let handles = c.windows().await?;
         if let Some(h) = handles.into_iter().find(|h| *h != main) {
             break h;
@@ -206,13 +208,13 @@ async fn scenario(
         ensure!(Instant::now() < deadline, "the display window never opened");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    c.switch_to_window(display).await?;
+    c.switch_to_window(wall).await?;
     wait_text(c, "d-title", Duration::from_secs(5), |t| t == "Level 1").await?;
     wait_text(c, "d-players", Duration::from_secs(5), |t| {
         t.starts_with("46")
     })
     .await?;
-    screenshot(c, "display").await?;
+    screen(display, "display")?;
     let on_wall = parse_clock(&text(c, "d-time").await?)?;
     c.switch_to_window(main).await?;
     let on_console = parse_clock(&text(c, "time").await?)?;

@@ -1,6 +1,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { formatClock, formatCount, formatChips, formatBlinds, clockStatus } from "../format.js";
+import {
+  formatClock,
+  formatCount,
+  formatChips,
+  formatBlinds,
+  clockStatus,
+  plural,
+  formatTimeOfDay,
+  formatMinutes,
+  formatWhen,
+} from "../format.js";
 
 test("clock times round up to the second and grow hours when needed", () => {
   assert.equal(formatClock(754000), "12:34");
@@ -31,4 +41,35 @@ test("the clock state is said in words", () => {
   assert.equal(clockStatus({ running: true, finished: false }), "Running");
   assert.equal(clockStatus({ running: false, finished: false }), "Paused");
   assert.equal(clockStatus({ running: false, finished: true }), "Structure finished");
+});
+
+test("plurals, missing numbers and lengths of steps", () => {
+  assert.equal(plural(1, "pending change"), "1 pending change");
+  assert.equal(plural(3, "pending change"), "3 pending changes");
+  assert.equal(plural(1200, "entry", "entries"), "1,200 entries");
+  assert.equal(formatCount(undefined), "–");
+  assert.equal(formatChips(NaN), "–");
+  assert.equal(formatMinutes(1_200_000), "20 min");
+  assert.equal(formatMinutes(90_000), "1.5 min");
+  assert.equal(formatMinutes(30_000), "30 s");
+  assert.equal(formatMinutes(0), "0 min");
+});
+
+test("times of day are 24-hour hh:mm:ss in the given zone", () => {
+  const t = Date.UTC(2024, 4, 4, 21, 14, 3);
+  assert.equal(formatTimeOfDay(t, 0), "21:14:03");
+  assert.equal(formatTimeOfDay(t, -120), "23:14:03"); // UTC+2
+  assert.equal(formatTimeOfDay(t, 300), "16:14:03"); // UTC-5
+  assert.equal(formatTimeOfDay(Date.UTC(2024, 0, 1, 0, 0, 9), 0), "00:00:09");
+  assert.equal(formatTimeOfDay(NaN, 0), "–");
+  assert.match(formatTimeOfDay(t), /^\d\d:\d\d:\d\d$/);
+});
+
+test("when: the time today, the date and time another day", () => {
+  const now = Date.UTC(2024, 4, 4, 22, 0, 0);
+  assert.equal(formatWhen(Date.UTC(2024, 4, 4, 21, 14, 3), now, 0), "21:14");
+  assert.equal(formatWhen(Date.UTC(2024, 4, 3, 21, 14, 3), now, 0), "2024-05-03 21:14");
+  // 23:30 UTC on the 4th is already the 5th at UTC+2, like "now" (00:00 on the 5th there).
+  assert.equal(formatWhen(Date.UTC(2024, 4, 4, 23, 30), now, -120), "01:30");
+  assert.equal(formatWhen(NaN, now, 0), "–");
 });

@@ -1,0 +1,78 @@
+// The status bar's words, from the pushed Status (and the AppState when no
+// event is followed yet). Pure: the caller passes "now" and the time zone.
+
+import { formatTimeOfDay } from "../format.js";
+
+/** Whole seconds from now until `atMs`, never negative. */
+export function secondsUntil(atMs, nowMs) {
+  if (!Number.isFinite(atMs) || !Number.isFinite(nowMs)) return 0;
+  return Math.max(0, Math.ceil((atMs - nowMs) / 1000));
+}
+
+/**
+ * live | connecting | reconnecting | offline | none (no venue) | idle (a
+ * venue but no event followed, so no connection to report).
+ */
+export function statusKind(status, app) {
+  if (status && ["live", "connecting", "reconnecting", "offline"].includes(status.state)) {
+    return status.state;
+  }
+  if (!app || app.mode === "none") return "none";
+  if (!app.eventId) return "idle";
+  return "connecting";
+}
+
+/**
+ * "Live", "Connecting…", "Reconnecting in 3 s", "Offline — last synced 21:14:03".
+ * `offsetMinutes` as for formatTimeOfDay (defaults to this machine's zone).
+ */
+export function statusText(status, app, nowMs, offsetMinutes) {
+  const kind = statusKind(status, app);
+  switch (kind) {
+    case "live":
+      return "Live";
+    case "connecting":
+      return "Connecting…";
+    case "reconnecting": {
+      const s = secondsUntil(status.nextAttemptAtMs, nowMs);
+      return s > 0 ? `Reconnecting in ${s} s` : "Reconnecting…";
+    }
+    case "offline":
+      return status.lastSyncedMs
+        ? `Offline — last synced ${formatTimeOfDay(status.lastSyncedMs, offsetMinutes)}`
+        : "Offline — not synced yet";
+    case "idle":
+      return app.mode === "host" ? "Hosting — no event open" : "Joined — no event open";
+    default:
+      return "Not connected";
+  }
+}
+
+/** The small line beside an offline status: when the next try is. */
+export function retryText(status, nowMs) {
+  if (!status || status.state !== "offline" || !Number.isFinite(status.nextAttemptAtMs)) return "";
+  const s = secondsUntil(status.nextAttemptAtMs, nowMs);
+  return s > 0 ? `next try in ${s} s` : "trying now";
+}
+
+/** How many of this device's changes are not yet confirmed by the server. */
+export function pendingCount(event, status) {
+  if (event && Array.isArray(event.pending)) return event.pending.length;
+  if (status && Number.isFinite(status.pending)) return status.pending;
+  return 0;
+}
+
+/** "Hosting on 192.168.1.20:7878 · Coordinator code K7QF · Dealer code 3MPX". */
+export function hostText(app) {
+  if (!app || app.mode !== "host" || !app.host) return "";
+  const h = app.host;
+  const addr = (h.addresses && h.addresses[0]) || `port ${h.port}`;
+  return `Hosting on ${addr} · Coordinator code ${h.coordinatorCode} · Dealer code ${h.dealerCode}`;
+}
+
+/** "Sound unavailable: no audio device" or "" when sound works. */
+export function soundText(app) {
+  const s = app && app.sound;
+  if (!s || s.available !== false) return "";
+  return s.message ? `Sound unavailable: ${s.message}` : "Sound unavailable";
+}

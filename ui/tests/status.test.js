@@ -1,0 +1,80 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  statusText,
+  statusKind,
+  retryText,
+  pendingCount,
+  hostText,
+  soundText,
+  secondsUntil,
+} from "../lib/status.js";
+
+const app = { mode: "join", eventId: "ev-1", role: "dealer" };
+const now = Date.UTC(2024, 4, 4, 21, 20, 0);
+
+test("live and connecting", () => {
+  assert.equal(statusText({ state: "live" }, app, now, 0), "Live");
+  assert.equal(statusText({ state: "connecting" }, app, now, 0), "Connecting…");
+  assert.equal(statusText(null, app, now, 0), "Connecting…");
+  assert.equal(statusKind({ state: "live" }, app), "live");
+});
+
+test("reconnecting counts down whole seconds to the next attempt", () => {
+  const s = { state: "reconnecting", nextAttemptAtMs: now + 2_100, sinceMs: now - 500 };
+  assert.equal(statusText(s, app, now, 0), "Reconnecting in 3 s");
+  assert.equal(statusText({ ...s, nextAttemptAtMs: now + 1_000 }, app, now, 0), "Reconnecting in 1 s");
+  assert.equal(statusText({ ...s, nextAttemptAtMs: now - 10 }, app, now, 0), "Reconnecting…");
+  assert.equal(secondsUntil(undefined, now), 0);
+});
+
+test("offline says when it last synced, and when it tries again", () => {
+  const s = {
+    state: "offline",
+    sinceMs: now - 60_000,
+    nextAttemptAtMs: now + 12_000,
+    lastSyncedMs: Date.UTC(2024, 4, 4, 21, 14, 3),
+    pending: 2,
+  };
+  assert.equal(statusText(s, app, now, 0), "Offline — last synced 21:14:03");
+  assert.equal(statusText({ ...s, lastSyncedMs: null }, app, now, 0), "Offline — not synced yet");
+  assert.equal(retryText(s, now), "next try in 12 s");
+  assert.equal(retryText({ ...s, nextAttemptAtMs: now }, now), "trying now");
+  assert.equal(retryText({ state: "live" }, now), "");
+  assert.equal(retryText(null, now), "");
+});
+
+test("without an event there is no connection to report", () => {
+  assert.equal(statusKind(null, null), "none");
+  assert.equal(statusText(null, { mode: "none" }, now), "Not connected");
+  assert.equal(statusText(null, { mode: "host", eventId: null }, now), "Hosting — no event open");
+  assert.equal(statusText(null, { mode: "join", eventId: null }, now), "Joined — no event open");
+  assert.equal(statusKind({ state: "weird" }, { mode: "none" }), "none");
+});
+
+test("pending changes come from the event state, else from the status", () => {
+  assert.equal(pendingCount({ pending: [{}, {}] }, { pending: 5 }), 2);
+  assert.equal(pendingCount(null, { pending: 5 }), 5);
+  assert.equal(pendingCount(null, null), 0);
+});
+
+test("host info names the first LAN address and both codes", () => {
+  const host = {
+    mode: "host",
+    host: { port: 7878, addresses: ["192.168.1.20:7878", "127.0.0.1:7878"], coordinatorCode: "K7QF", dealerCode: "3MPX" },
+  };
+  assert.equal(hostText(host), "Hosting on 192.168.1.20:7878 · Coordinator code K7QF · Dealer code 3MPX");
+  assert.equal(
+    hostText({ mode: "host", host: { port: 9000, addresses: [], coordinatorCode: "A", dealerCode: "B" } }),
+    "Hosting on port 9000 · Coordinator code A · Dealer code B",
+  );
+  assert.equal(hostText({ mode: "join", host: null }), "");
+  assert.equal(hostText(null), "");
+});
+
+test("sound is reported only when unavailable", () => {
+  assert.equal(soundText({ sound: { available: true, message: "ok" } }), "");
+  assert.equal(soundText({ sound: { available: false, message: "no audio device" } }), "Sound unavailable: no audio device");
+  assert.equal(soundText({ sound: { available: false, message: "" } }), "Sound unavailable");
+  assert.equal(soundText(null), "");
+});
