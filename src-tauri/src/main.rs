@@ -18,8 +18,18 @@ use shell::{AppState, CmdError, Shell, SoundState};
 
 type Res<T> = Result<T, CmdError>;
 
+/// When the process started, to log how long the window took to be ready
+/// (the UI's first command comes right after its first render).
+static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 #[tauri::command]
 async fn app_state(shell: State<'_, Shell>) -> Res<AppState> {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Some(t) = STARTED.get() {
+            tracing::info!(ms = t.elapsed().as_millis() as u64, "window ready");
+        }
+    });
     Ok(shell.app_state().await)
 }
 
@@ -180,6 +190,7 @@ fn open_display(app: tauri::AppHandle) -> Res<()> {
 }
 
 fn main() {
+    STARTED.get_or_init(std::time::Instant::now);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
