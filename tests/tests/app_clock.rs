@@ -25,11 +25,63 @@ async fn hosting_shows_the_demo_clock_and_follows_other_devices() -> Result<()> 
         &[("PITBOSS_LISTEN", format!("127.0.0.1:{port}"))],
     )?;
     let c = driver.session(&app).await?;
-    let result = scenario(&c, port).await;
+    let mut result = scenario(&c, port).await;
     drop(screen(&xvfb.display, "app_clock"));
-    drop(c.close().await);
+    if result.is_ok() {
+        result = change_settings(&c).await;
+    }
+    drop(tokio::time::timeout(Duration::from_secs(10), c.close()).await);
+    if result.is_ok() {
+        // Start the app again on the same folders: it comes back hosting
+        // the same venue, with the settings as they were left.
+        let c = driver.session(&app).await?;
+        result = after_restart(&c).await;
+        drop(tokio::time::timeout(Duration::from_secs(10), c.close()).await);
+    }
     drop(driver);
     result
+}
+
+async fn change_settings(c: &Client) -> Result<()> {
+    click(c, "#nav-settings").await?;
+    fill(c, "#settings-operator", "Ana").await?;
+    click(c, "#settings-theme-light").await?;
+    click(c, "#settings-sound-on").await?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let s = invoke(c, "get_settings", json!({})).await?;
+        if s["operatorName"] == "Ana" && s["theme"] == "light" && s["soundOn"] == false {
+            return Ok(());
+        }
+        ensure!(Instant::now() < deadline, "settings not saved: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn after_restart(c: &Client) -> Result<()> {
+    wait_text(c, "level-title", Duration::from_secs(30), |t| t == "Break").await?;
+    ensure!(
+        text(c, "players").await?.starts_with("45"),
+        "same event, same figures"
+    );
+    let state = invoke(c, "app_state", json!({})).await?;
+    ensure!(state["mode"] == "host", "{state}");
+    let s = &state["settings"];
+    ensure!(
+        s["operatorName"] == "Ana" && s["theme"] == "light" && s["soundOn"] == false,
+        "settings after restart: {s}"
+    );
+    let theme = c
+        .execute(
+            "return document.documentElement.dataset.theme || document.body.dataset.theme || ''",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        theme == json!("light"),
+        "the light theme is applied: {theme}"
+    );
+    Ok(())
 }
 
 async fn scenario(c: &Client, port: u16) -> Result<()> {
