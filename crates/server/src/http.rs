@@ -77,6 +77,7 @@ pub async fn health(State(st): State<Arc<AppState>>) -> Response {
     Json(json!({
         "ok": true,
         "server_time_ms": st.clock.now_ms(),
+        "websockets": st.open_websockets.load(std::sync::atomic::Ordering::Relaxed),
         "version": env!("CARGO_PKG_VERSION"),
     }))
     .into_response()

@@ -54,6 +54,12 @@ pub struct Config {
     /// Changes kept per event for resumes (at least 10,000 by default).
     pub retention: u64,
     pub synchronous: Synchronous,
+    /// How often the server pings each WebSocket (a WebSocket Ping frame).
+    pub ws_ping_every: std::time::Duration,
+    /// A WebSocket that has sent nothing (not even a pong) for this long is
+    /// dead: a laptop that slept or walked out of Wi-Fi leaves a half-open
+    /// socket behind, and its subscriptions would otherwise be fed forever.
+    pub ws_dead_after: std::time::Duration,
 }
 
 impl Config {
@@ -66,6 +72,8 @@ impl Config {
             demo: false,
             retention: 10_000,
             synchronous: Synchronous::Full,
+            ws_ping_every: std::time::Duration::from_secs(10),
+            ws_dead_after: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -80,6 +88,10 @@ pub struct AppState {
     /// WebSocket connection tasks, awaited (briefly) on shutdown.
     pub tracker: TaskTracker,
     pub next_conn: AtomicU64,
+    pub ws_ping_every: std::time::Duration,
+    pub ws_dead_after: std::time::Duration,
+    /// WebSockets open now, shown by `/api/health` for a venue's IT person.
+    pub open_websockets: AtomicU64,
 }
 
 /// A running server.
@@ -151,6 +163,9 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         shutdown: CancellationToken::new(),
         tracker: TaskTracker::new(),
         next_conn: AtomicU64::new(1),
+        ws_ping_every: config.ws_ping_every,
+        ws_dead_after: config.ws_dead_after,
+        open_websockets: AtomicU64::new(0),
     });
     let app = router(state.clone());
     let shutdown = state.shutdown.clone();

@@ -47,6 +47,9 @@ pub enum Outbound {
     Batch(Vec<Frame>),
     /// Close the socket with this code and reason.
     Close(u16, String),
+    /// A WebSocket Ping: the peer's pong (or anything else it sends) proves
+    /// the connection is alive.
+    Ping,
 }
 
 /// A connection's registration for one event's changes.

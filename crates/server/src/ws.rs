@@ -104,6 +104,7 @@ fn outcome_frame(op_id: &str, outcome: Result<OpOutcome, ApiError>) -> Frame {
 
 async fn connection(st: Arc<AppState>, actor: Actor, socket: WebSocket) {
     let conn_id = st.next_conn.fetch_add(1, Ordering::Relaxed);
+    st.open_websockets.fetch_add(1, Ordering::Relaxed);
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<Outbound>(QUEUE_FRAMES);
     let kill = CancellationToken::new();
@@ -150,6 +151,9 @@ async fn connection(st: Arc<AppState>, actor: Actor, socket: WebSocket) {
                                         if !ok { break; }
                                     }
                                 }
+                                // A ping racing the peer's close frame fails to
+                                // send; that must not cut the closing handshake.
+                                Outbound::Ping => drop(sink.feed(Message::Ping(Default::default())).await),
                                 Outbound::Close(code, reason) => {
                                     drop(sink.send(close(code, &reason)).await);
                                     ok = false;
@@ -169,12 +173,29 @@ async fn connection(st: Arc<AppState>, actor: Actor, socket: WebSocket) {
     };
 
     let mut subscriptions: HashSet<String> = HashSet::new();
+    let mut last_heard = tokio::time::Instant::now();
+    let mut ping = tokio::time::interval_at(
+        tokio::time::Instant::now() + st.ws_ping_every,
+        st.ws_ping_every,
+    );
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let msg = tokio::select! {
             () = kill.cancelled() => break,
             () = shutdown.cancelled() => break,
+            () = tokio::time::sleep_until(last_heard + st.ws_dead_after) => {
+                tracing::info!(conn_id, name = actor.name, "no word from this client for {:?}: dropping it", st.ws_dead_after);
+                break;
+            }
+            _ = ping.tick() => {
+                // try_send: a full queue means a slow reader, which the
+                // writer already handles; a ping must never block here.
+                drop(tx.try_send(Outbound::Ping));
+                continue;
+            }
             m = stream.next() => m,
         };
+        last_heard = tokio::time::Instant::now();
         match msg {
             None => break,
             Some(Err(e)) => {
@@ -218,6 +239,7 @@ async fn connection(st: Arc<AppState>, actor: Actor, socket: WebSocket) {
     {
         sender.abort();
     }
+    st.open_websockets.fetch_sub(1, Ordering::Relaxed);
     tracing::debug!(conn_id, "websocket closed");
 }
 

@@ -35,6 +35,13 @@ struct Args {
     /// Store durability: full (survives power loss) or normal (faster).
     #[arg(long, default_value = "full", value_parser = parse_sync)]
     synchronous: Synchronous,
+    /// How often each WebSocket is pinged, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    ws_ping_every_ms: u64,
+    /// A WebSocket silent for this long (no pong, no frame) is closed and its
+    /// subscriptions dropped, in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    ws_dead_after_ms: u64,
 }
 
 fn parse_sync(s: &str) -> Result<Synchronous, String> {
@@ -58,6 +65,12 @@ async fn main() -> anyhow::Result<()> {
     config.demo = args.demo;
     config.retention = args.retention;
     config.synchronous = args.synchronous;
+    anyhow::ensure!(
+        args.ws_ping_every_ms >= 100 && args.ws_dead_after_ms > args.ws_ping_every_ms,
+        "--ws-ping-every-ms must be at least 100 and --ws-dead-after-ms longer than it"
+    );
+    config.ws_ping_every = std::time::Duration::from_millis(args.ws_ping_every_ms);
+    config.ws_dead_after = std::time::Duration::from_millis(args.ws_dead_after_ms);
     let mut server = pitboss_server::start(config).await?;
     // Scripts (and our tests) read these lines: keep their shape.
     println!("listening on http://{}", server.local_addr());

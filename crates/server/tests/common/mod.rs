@@ -265,12 +265,17 @@ impl Ws {
         }
     }
 
-    /// Whether any frame arrives within `ms`.
+    /// Whether any text frame arrives within `ms` (the server's pings, which
+    /// reading answers, do not count).
     pub async fn quiet_for(&mut self, ms: u64) -> Result<Option<Value>> {
-        match tokio::time::timeout(Duration::from_millis(ms), self.stream.next()).await {
-            Err(_) => Ok(None),
-            Ok(Some(Ok(Message::Text(t)))) => Ok(Some(serde_json::from_str(&t)?)),
-            Ok(other) => bail!("unexpected: {other:?}"),
+        let until = tokio::time::Instant::now() + Duration::from_millis(ms);
+        loop {
+            match tokio::time::timeout_at(until, self.stream.next()).await {
+                Err(_) => return Ok(None),
+                Ok(Some(Ok(Message::Text(t)))) => return Ok(Some(serde_json::from_str(&t)?)),
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+                Ok(other) => bail!("unexpected: {other:?}"),
+            }
         }
     }
 
