@@ -658,6 +658,7 @@ fn status_json(c: &Client, server: &str) -> Value {
             since_ms,
             next_attempt_at_ms,
         } => ("offline", Some(since_ms), Some(next_attempt_at_ms)),
+        Status::Degraded { since_ms } => ("degraded", Some(since_ms), None),
     };
     json!({
         "state": state,
@@ -704,6 +705,14 @@ async fn tick_loop(app: AppHandle, client: Arc<Client>) {
         let Some(r) = client.replica().borrow().clone() else {
             continue;
         };
+        if let Some(st) = watcher.take_slept_through() {
+            // Heard nothing (rule 7), but say what changed (rule 9).
+            drop(app.emit(
+                events::NOTICE,
+                json!({"kind": "slept_through", "levelNumber": r.state.structure.level_number(st.level_index),
+                       "isBreak": st.is_break, "startedAtMs": st.started_at_ms, "awayMs": st.away_ms}),
+            ));
+        }
         let v = view::view(&r, client.server_now_ms());
         if let Some(a) = alert {
             if let Some(shell) = app.try_state::<Shell>() {

@@ -10,11 +10,11 @@ export function secondsUntil(atMs, nowMs) {
 }
 
 /**
- * live | connecting | reconnecting | offline | none (no venue) | idle (a
- * venue but no event followed, so no connection to report).
+ * live | degraded | connecting | reconnecting | offline | none (no venue) |
+ * idle (a venue but no event followed, so no connection to report).
  */
 export function statusKind(status, app) {
-  if (status && ["live", "connecting", "reconnecting", "offline"].includes(status.state)) {
+  if (status && ["live", "degraded", "connecting", "reconnecting", "offline"].includes(status.state)) {
     return status.state;
   }
   if (!app || app.mode === "none") return "none";
@@ -31,6 +31,9 @@ export function statusText(status, app, nowMs, offsetMinutes) {
   switch (kind) {
     case "live":
       return "Live";
+    case "degraded":
+      // The WebSocket is blocked on this network; HTTP works.
+      return "Degraded — updates every few seconds (WebSocket blocked)";
     case "connecting":
       return "Connecting…";
     case "reconnecting": {
@@ -38,6 +41,11 @@ export function statusText(status, app, nowMs, offsetMinutes) {
       return s > 0 ? `Reconnecting in ${s} s` : "Reconnecting…";
     }
     case "offline":
+      // A joined device lost its host: say since when, in those words.
+      if (app && app.mode === "join" && Number.isFinite(status.sinceMs)) {
+        const synced = status.lastSyncedMs ? ` — last synced ${formatTimeOfDay(status.lastSyncedMs, offsetMinutes)}` : "";
+        return `Host unreachable since ${formatTimeOfDay(status.sinceMs, offsetMinutes)}${synced}`;
+      }
       return status.lastSyncedMs
         ? `Offline — last synced ${formatTimeOfDay(status.lastSyncedMs, offsetMinutes)}`
         : "Offline — not synced yet";
@@ -53,6 +61,16 @@ export function retryText(status, nowMs) {
   if (!status || status.state !== "offline" || !Number.isFinite(status.nextAttemptAtMs)) return "";
   const s = secondsUntil(status.nextAttemptAtMs, nowMs);
   return s > 0 ? `next try in ${s} s` : "trying now";
+}
+
+/**
+ * The banner after a wake: "Level 7 started at 21:14 while this device was
+ * asleep". `n`: {levelNumber, isBreak, startedAtMs}.
+ */
+export function sleptThroughText(n, offsetMinutes) {
+  const what = n.isBreak ? "A break" : `Level ${n.levelNumber}`;
+  if (!Number.isFinite(n.startedAtMs)) return `${what} began while this device was asleep`;
+  return `${what} started at ${formatTimeOfDay(n.startedAtMs, offsetMinutes).slice(0, 5)} while this device was asleep`;
 }
 
 /** How many of this device's changes are not yet confirmed by the server. */

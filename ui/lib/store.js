@@ -5,6 +5,7 @@
 // which holds the current model and tells subscribers (no DOM, no Tauri).
 
 import { rememberIncidents, recall, buildIncidentConflict } from "./conflict.js";
+import { sleptThroughText } from "./status.js";
 
 export const SCREENS = Object.freeze(["connect", "events", "console", "structure", "incidents", "settings"]);
 
@@ -79,6 +80,8 @@ function reduceNotice(m, n, nowMs) {
   switch (n.kind) {
     case "banner":
       return addBanner(m, { kind: "info", message: String(n.message ?? "") });
+    case "slept_through":
+      return addBanner(m, { kind: "info", message: sleptThroughText(n) });
     case "alert":
       return { ...m, alert: { sound: n.sound, title: n.title, atMs: nowMs } };
     case "rejected": {

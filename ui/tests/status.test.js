@@ -8,6 +8,7 @@ import {
   hostText,
   soundText,
   secondsUntil,
+  sleptThroughText,
 } from "../lib/status.js";
 
 const app = { mode: "join", eventId: "ev-1", role: "dealer" };
@@ -36,8 +37,13 @@ test("offline says when it last synced, and when it tries again", () => {
     lastSyncedMs: Date.UTC(2024, 4, 4, 21, 14, 3),
     pending: 2,
   };
-  assert.equal(statusText(s, app, now, 0), "Offline — last synced 21:14:03");
-  assert.equal(statusText({ ...s, lastSyncedMs: null }, app, now, 0), "Offline — not synced yet");
+  const host = { ...app, mode: "host" };
+  assert.equal(statusText(s, host, now, 0), "Offline — last synced 21:14:03");
+  assert.equal(statusText({ ...s, lastSyncedMs: null }, host, now, 0), "Offline — not synced yet");
+  // A joined device names what is missing: the host.
+  const lost = { ...s, sinceMs: Date.UTC(2024, 4, 4, 21, 14, 5) };
+  assert.equal(statusText(lost, app, now, 0), "Host unreachable since 21:14:05 — last synced 21:14:03");
+  assert.equal(statusText({ ...lost, lastSyncedMs: null }, app, now, 0), "Host unreachable since 21:14:05");
   assert.equal(retryText(s, now), "next try in 12 s");
   assert.equal(retryText({ ...s, nextAttemptAtMs: now }, now), "trying now");
   assert.equal(retryText({ state: "live" }, now), "");
@@ -77,4 +83,18 @@ test("sound is reported only when unavailable", () => {
   assert.equal(soundText({ sound: { available: false, message: "no audio device" } }), "Sound unavailable: no audio device");
   assert.equal(soundText({ sound: { available: false, message: "" } }), "Sound unavailable");
   assert.equal(soundText(null), "");
+});
+
+test("degraded says the WebSocket is blocked and updates are slower", () => {
+  const s = { state: "degraded", sinceMs: now - 5_000, lastSyncedMs: now - 1_000, pending: 0 };
+  assert.equal(statusKind(s, app), "degraded");
+  assert.equal(statusText(s, app, now, 0), "Degraded — updates every few seconds (WebSocket blocked)");
+  assert.equal(retryText(s, now), "");
+});
+
+test("a level that began during sleep is named, with its start time", () => {
+  const at = Date.UTC(2024, 4, 4, 21, 14, 3);
+  assert.equal(sleptThroughText({ levelNumber: 7, isBreak: false, startedAtMs: at }, 0), "Level 7 started at 21:14 while this device was asleep");
+  assert.equal(sleptThroughText({ levelNumber: 5, isBreak: true, startedAtMs: at }, 0), "A break started at 21:14 while this device was asleep");
+  assert.equal(sleptThroughText({ levelNumber: 7, isBreak: false, startedAtMs: null }, 0), "Level 7 began while this device was asleep");
 });

@@ -23,7 +23,8 @@ const BUILD_PACKAGES: &[&str] = &[
 ];
 
 /// Debian packages the tests need on top: a headless X server, WebKit's
-/// WebDriver, screenshots, a session bus, Node for the UI's unit tests.
+/// WebDriver, screenshots, a session bus, Node for the UI's unit tests,
+/// python3-dbusmock for logind.
 const TEST_PACKAGES: &[&str] = &[
     "xvfb",
     "xauth",
@@ -34,6 +35,9 @@ const TEST_PACKAGES: &[&str] = &[
     "dbus-x11",
     "alsa-utils",
     "nodejs",
+    // A mocked logind on a private system bus, for the sleep/wake tests.
+    "dbus",
+    "python3-dbusmock",
 ];
 
 fn main() -> Result<()> {

@@ -117,12 +117,35 @@ impl AlertGate {
     }
 }
 
+/// A level that began while this device was asleep, for a banner such as
+/// "Level 7 started at 21:14 while this device was asleep" (no sound).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SleptThrough {
+    pub level_index: usize,
+    pub is_break: bool,
+    /// Server time the level began, when the clock is running.
+    pub started_at_ms: Option<i64>,
+    /// How long the device was away, as far as it knows.
+    pub away_ms: i64,
+}
+
 /// Feeds an [`AlertGate`] from a live [`Client`]: call [`Watcher::tick`]
 /// at the screen's render rate (4 Hz in the app).
 pub struct Watcher {
     gate: AlertGate,
     notices: broadcast::Receiver<Notice>,
     was_live: bool,
+    last: Option<Shown>,
+    /// Set on a wake: what was shown before it, and how long it was away.
+    asleep: Option<(Option<Shown>, i64)>,
+    slept_through: Option<SleptThrough>,
+}
+
+/// Statuses in which the screen follows the server closely enough that the
+/// local clock crossing a boundary is heard (Degraded polls every few
+/// seconds; what a poll brings is a replay, never heard).
+fn follows(status: &Status) -> bool {
+    matches!(status, Status::Live | Status::Degraded { .. })
 }
 
 impl Watcher {
@@ -131,7 +154,16 @@ impl Watcher {
             gate: AlertGate::new(),
             notices: client.notices(),
             was_live: false,
+            last: None,
+            asleep: None,
+            slept_through: None,
         }
+    }
+
+    /// The level that began while this device slept, once after each wake
+    /// that slept through one.
+    pub fn take_slept_through(&mut self) -> Option<SleptThrough> {
+        self.slept_through.take()
     }
 
     /// What the screen shows now, and the alert to play, if any.
@@ -141,13 +173,22 @@ impl Watcher {
             match self.notices.try_recv() {
                 Ok(Notice::Snapshot { .. } | Notice::CaughtUp { .. }) => resynced = true,
                 Ok(Notice::Change { live: false, .. }) => resynced = true,
+                Ok(Notice::Woke { away_ms, .. }) => {
+                    resynced = true;
+                    // A second wake before the resync keeps the first view.
+                    let before = match self.asleep.take() {
+                        Some((before, _)) => before,
+                        None => self.last.clone(),
+                    };
+                    self.asleep = Some((before, away_ms));
+                }
                 Ok(_) => {}
                 // Missed notices: we cannot know what they were; be quiet.
                 Err(broadcast::error::TryRecvError::Lagged(_)) => resynced = true,
                 Err(_) => break,
             }
         }
-        let live = *client.status().borrow() == Status::Live;
+        let live = follows(&client.status().borrow());
         if live && !self.was_live {
             resynced = true;
         }
@@ -167,6 +208,32 @@ impl Watcher {
             now_ms,
         };
         let alert = self.gate.tick(shown.clone(), live, resynced);
+        if live && !resynced {
+            // The first quiet, live tick after a wake: the state is the
+            // server's again. Say what changed while away.
+            if let Some((before, away_ms)) = self.asleep.take() {
+                let moved = before.as_ref().is_none_or(|b| {
+                    b.event_id != shown.event_id || b.level_index != shown.level_index
+                });
+                if moved {
+                    let duration = r
+                        .state
+                        .structure
+                        .levels
+                        .get(shown.level_index)
+                        .map(|l| l.duration_ms());
+                    self.slept_through = Some(SleptThrough {
+                        level_index: shown.level_index,
+                        is_break: shown.is_break,
+                        started_at_ms: duration
+                            .filter(|_| shown.running)
+                            .map(|d| now_ms - (d - shown.remaining_ms)),
+                        away_ms,
+                    });
+                }
+            }
+        }
+        self.last = Some(shown.clone());
         (Some(shown), alert)
     }
 }

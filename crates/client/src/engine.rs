@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context as _};
 use futures_util::{SinkExt, StreamExt};
@@ -28,6 +28,7 @@ use crate::backoff::Backoff;
 use crate::cache::{Cache, PendingOp, StoredSession};
 use crate::offset::OffsetEstimator;
 use crate::replica::{Applied, Replica};
+use crate::sleep::{PowerEvent, SleepConfig, Wake, WakeSource};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -53,6 +54,12 @@ pub struct Config {
     /// play a laptop whose clock is minutes off, which the server-time
     /// offset must cancel.
     pub local_clock_skew_ms: i64,
+    /// How sleep and wake are noticed (rule 9).
+    pub sleep: SleepConfig,
+    /// With the WebSocket blocked (Degraded), how often to poll over HTTP.
+    pub http_poll_every: Duration,
+    /// With the WebSocket blocked, how often to try it again.
+    pub ws_retry_every: Duration,
 }
 
 impl Config {
@@ -69,6 +76,9 @@ impl Config {
             backoff_min: Duration::from_millis(250),
             backoff_max: Duration::from_secs(10),
             local_clock_skew_ms: 0,
+            sleep: SleepConfig::default(),
+            http_poll_every: Duration::from_secs(5),
+            ws_retry_every: Duration::from_secs(30),
         }
     }
 }
@@ -91,6 +101,10 @@ pub enum Status {
         since_ms: i64,
         next_attempt_at_ms: i64,
     },
+    /// The server answers HTTP but the WebSocket is blocked (a proxy that
+    /// refuses upgrades): changes are polled and ops sent over HTTP, so the
+    /// screen is roughly current, not live.
+    Degraded { since_ms: i64 },
 }
 
 /// What happened, for the app (alerts, conflict dialogs, pending marks).
@@ -111,6 +125,9 @@ pub enum Notice {
     CaughtUp { seq: u64 },
     /// An op of this client was applied at `seq`.
     Accepted { op_id: String, seq: u64 },
+    /// The machine (or this process) was away: asleep, stopped. The engine
+    /// drops its socket and resyncs at once; what it learns is not heard.
+    Woke { source: WakeSource, away_ms: i64 },
     /// An op of this client was refused, with the record as it is now.
     Rejected {
         op_id: String,
@@ -141,6 +158,12 @@ enum Cmd {
     Shutdown,
 }
 
+/// What the actor waits on besides the socket.
+enum Input {
+    Cmd(Option<Cmd>),
+    Power(PowerEvent),
+}
+
 /// The handle the app and tests hold.
 pub struct Client {
     cmd: mpsc::Sender<Cmd>,
@@ -153,6 +176,13 @@ pub struct Client {
     skew_ms: i64,
     event_id: String,
     task: tokio::task::JoinHandle<()>,
+    sleep_task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.sleep_task.abort();
+    }
 }
 
 /// Local wall time. It keeps counting while a laptop sleeps, which the
@@ -189,6 +219,8 @@ impl Client {
         let synced_ms = Arc::new(std::sync::atomic::AtomicI64::new(synced_at));
         let event_id = config.event_id.clone();
         let skew_ms = config.local_clock_skew_ms;
+        let (power_tx, power_rx) = mpsc::channel(16);
+        let sleep_task = tokio::spawn(crate::sleep::watch(config.sleep.clone(), power_tx));
         let actor = Actor {
             replica: replica.borrow().as_deref().cloned(),
             cfg: config,
@@ -201,6 +233,7 @@ impl Client {
             synced_ms: synced_ms.clone(),
             estimator: OffsetEstimator::default(),
             cmd_rx,
+            power_rx,
             acked: HashMap::new(),
             dirty: false,
             lost_since: since,
@@ -220,6 +253,7 @@ impl Client {
             skew_ms,
             event_id,
             task,
+            sleep_task,
         })
     }
 
@@ -348,9 +382,9 @@ impl Client {
     }
 
     /// Stops the actor, flushing the cache.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         drop(self.cmd.send(Cmd::Shutdown).await);
-        drop(self.task.await);
+        drop((&mut self.task).await);
     }
 }
 
@@ -366,6 +400,7 @@ struct Actor {
     synced_ms: Arc<std::sync::atomic::AtomicI64>,
     estimator: OffsetEstimator,
     cmd_rx: mpsc::Receiver<Cmd>,
+    power_rx: mpsc::Receiver<PowerEvent>,
     /// Ops acknowledged at a seq the replica has not reached yet: still shown
     /// as pending until that seq is applied (rule 2).
     acked: HashMap<String, (u64, PendingOp)>,
@@ -379,7 +414,19 @@ struct Actor {
 enum End {
     Disconnected,
     Shutdown,
+    /// The machine woke: reconnect at once, no backoff.
+    Woke,
+    /// The WebSocket is refused but HTTP works.
+    WsBlocked,
 }
+
+/// The WebSocket upgrade was answered with plain HTTP (this status).
+#[derive(Debug, thiserror::Error)]
+#[error("the WebSocket upgrade was refused with HTTP {0}")]
+struct WsRefused(u16);
+
+/// A frame that cannot be written within this long goes to a dead socket.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Failed attempts after which "Reconnecting" becomes "Offline".
 const QUICK_RETRIES: u32 = 3;
@@ -392,18 +439,44 @@ impl Actor {
             if failures == 0 {
                 self.status_tx.send_replace(Status::Connecting);
             }
-            match self.connect().await {
+            let end = match self.connect().await {
                 Ok(ws) => {
                     backoff.reset();
                     failures = 0;
                     let end = self.session(ws).await;
                     self.flush();
                     self.lost_since = local_now_ms();
-                    if matches!(end, End::Shutdown) {
-                        return;
+                    end
+                }
+                Err(e) => {
+                    tracing::debug!("connect failed: {e:#}");
+                    if e.downcast_ref::<WsRefused>().is_some() && self.http_reachable().await {
+                        End::WsBlocked
+                    } else {
+                        End::Disconnected
                     }
                 }
-                Err(e) => tracing::debug!("connect failed: {e:#}"),
+            };
+            match end {
+                End::Shutdown => return,
+                End::Woke => {
+                    // Straight back: the socket was dead, the state is stale.
+                    backoff.reset();
+                    failures = 0;
+                    continue;
+                }
+                End::WsBlocked => {
+                    match self.degraded().await {
+                        End::Shutdown => return,
+                        // Time to try the WebSocket again, or a wake.
+                        End::Woke | End::WsBlocked => {
+                            failures = 0;
+                            continue;
+                        }
+                        End::Disconnected => {}
+                    }
+                }
+                End::Disconnected => {}
             }
             failures += 1;
             let delay = backoff.next_delay();
@@ -422,12 +495,22 @@ impl Actor {
             let sleep = tokio::time::sleep(delay);
             tokio::pin!(sleep);
             loop {
-                tokio::select! {
+                let input = tokio::select! {
                     () = &mut sleep => break,
-                    cmd = self.cmd_rx.recv() => match cmd {
-                        None | Some(Cmd::Shutdown) => return,
-                        Some(Cmd::Refresh) => { failures = 0; break; }
-                        Some(Cmd::Op(p, reply)) => { drop(reply.send(self.queue(p))); }
+                    i = self.next_input() => i,
+                };
+                match input {
+                    Input::Cmd(None | Some(Cmd::Shutdown)) => return,
+                    Input::Cmd(Some(Cmd::Refresh)) => {
+                        failures = 0;
+                        break;
+                    }
+                    Input::Cmd(Some(Cmd::Op(p, reply))) => drop(reply.send(self.queue(p))),
+                    Input::Power(PowerEvent::GoingToSleep) => self.flush(),
+                    Input::Power(PowerEvent::Woke(w)) => {
+                        self.woke(w);
+                        failures = 0;
+                        break;
                     }
                 }
             }
@@ -517,6 +600,11 @@ impl Actor {
                     // The server forgot this token (new store, revoked): join again.
                     self.cache.forget_session(&self.cfg.server)?;
                 }
+                Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                    // Something answered the upgrade with plain HTTP: a
+                    // proxy that blocks WebSockets, most likely.
+                    return Err(WsRefused(resp.status().as_u16()).into());
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -524,8 +612,30 @@ impl Actor {
     }
 
     async fn send(ws: &mut Socket, v: Value) -> anyhow::Result<()> {
-        ws.send(Message::Text(v.to_string().into())).await?;
+        // A stalled peer stops reading; once the kernel's buffer is full a
+        // write would wait forever. Past the timeout the socket is dead.
+        tokio::time::timeout(SEND_TIMEOUT, ws.send(Message::Text(v.to_string().into())))
+            .await
+            .context("the server stopped reading")??;
         Ok(())
+    }
+
+    async fn next_input(&mut self) -> Input {
+        tokio::select! {
+            c = self.cmd_rx.recv() => Input::Cmd(c),
+            Some(p) = self.power_rx.recv() => Input::Power(p),
+        }
+    }
+
+    fn woke(&mut self, w: Wake) {
+        tracing::info!(?w.source, w.away_ms, "woke: resyncing now");
+        self.flush();
+        self.lost_since = local_now_ms();
+        self.status_tx.send_replace(Status::Connecting);
+        drop(self.notices.send(Notice::Woke {
+            source: w.source,
+            away_ms: w.away_ms,
+        }));
     }
 
     async fn send_op(ws: &mut Socket, p: &PendingOp) -> anyhow::Result<()> {
@@ -546,9 +656,10 @@ impl Actor {
     }
 
     async fn session(&mut self, mut ws: Socket) -> End {
-        let started = Instant::now();
         let mut caught_up = false;
-        let mut last_heard = Instant::now();
+        // Any frame from the server (pong, change, ping) proves it alive;
+        // silence past `dead_after` is a half-open socket (rule 8).
+        let mut last_heard = tokio::time::Instant::now();
         let mut pings: HashMap<i64, ()> = HashMap::new();
         // A few quick pings right after connecting give a good offset before
         // the first screen renders; then one every `ping_every`.
@@ -570,6 +681,10 @@ impl Actor {
         }
         loop {
             tokio::select! {
+                () = tokio::time::sleep_until(last_heard + self.cfg.dead_after) => {
+                    tracing::info!("no word from the server for {:?}: reconnecting", self.cfg.dead_after);
+                    return End::Disconnected;
+                }
                 msg = ws.next() => {
                     let text = match msg {
                         Some(Ok(Message::Text(t))) => t,
@@ -577,11 +692,11 @@ impl Actor {
                             tracing::info!("server closed the connection: {c:?}");
                             return End::Disconnected;
                         }
-                        Some(Ok(_)) => { last_heard = Instant::now(); continue; }
+                        Some(Ok(_)) => { last_heard = tokio::time::Instant::now(); continue; }
                         Some(Err(e)) => { tracing::debug!("socket error: {e}"); return End::Disconnected; }
                         None => return End::Disconnected,
                     };
-                    last_heard = Instant::now();
+                    last_heard = tokio::time::Instant::now();
                     self.synced_ms.store(local_now_ms(), std::sync::atomic::Ordering::Relaxed);
                     let msg: ServerMsg = match serde_json::from_str(&text) {
                         Ok(m) => m,
@@ -597,20 +712,27 @@ impl Actor {
                         Err(e) => tracing::warn!("cannot apply a server message: {e:#}"),
                     }
                 }
-                cmd = self.cmd_rx.recv() => match cmd {
-                    None | Some(Cmd::Shutdown) => {
-                        drop(ws.close(None).await);
+                input = self.next_input() => match input {
+                    Input::Cmd(None | Some(Cmd::Shutdown)) => {
+                        drop(tokio::time::timeout(SEND_TIMEOUT, ws.close(None)).await);
                         return End::Shutdown;
                     }
-                    Some(Cmd::Refresh) => {
+                    Input::Cmd(Some(Cmd::Refresh)) => {
                         caught_up = false;
                         if self.subscribe(&mut ws).await.is_err() { return End::Disconnected; }
                     }
-                    Some(Cmd::Op(p, reply)) => {
+                    Input::Cmd(Some(Cmd::Op(p, reply))) => {
                         let r = self.queue(p.clone());
                         let ok = r.is_ok();
                         drop(reply.send(r));
                         if ok && Self::send_op(&mut ws, &p).await.is_err() { return End::Disconnected; }
+                    }
+                    Input::Power(PowerEvent::GoingToSleep) => self.flush(),
+                    Input::Power(PowerEvent::Woke(w)) => {
+                        // The socket may look open but is likely dead, and
+                        // everything shown is stale: start over at once.
+                        self.woke(w);
+                        return End::Woke;
                     }
                 },
                 () = tokio::time::sleep_until(next_ping) => {
@@ -620,10 +742,6 @@ impl Actor {
                     } else {
                         self.cfg.ping_every
                     };
-                    if last_heard.elapsed() > self.cfg.dead_after && started.elapsed() > self.cfg.dead_after {
-                        tracing::info!("no word from the server for {:?}: reconnecting", last_heard.elapsed());
-                        return End::Disconnected;
-                    }
                     let t = local_now_ms() + self.cfg.local_clock_skew_ms;
                     pings.insert(t, ());
                     if Self::send(&mut ws, json!({"type": "ping", "client_time_ms": t})).await.is_err() {
@@ -633,6 +751,153 @@ impl Actor {
                 _ = flush.tick() => self.flush(),
             }
         }
+    }
+
+    /// Is the server there over plain HTTP?
+    async fn http_reachable(&self) -> bool {
+        let r = self
+            .http
+            .get(format!("{}/api/health", self.cfg.server))
+            .timeout(Duration::from_secs(3))
+            .send()
+            .await;
+        matches!(r, Ok(r) if r.status().is_success())
+    }
+
+    /// The HTTP fallback: the WebSocket is blocked but HTTP works. Ops go
+    /// over HTTP, changes are polled slowly (and at once on Refresh), and
+    /// the WebSocket is tried again every `ws_retry_every`. Returns
+    /// `WsBlocked` when it is time to try the WebSocket again.
+    async fn degraded(&mut self) -> End {
+        let since = local_now_ms();
+        tracing::info!("WebSocket refused but HTTP works: degraded mode");
+        let mut poll = tokio::time::interval(self.cfg.http_poll_every);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let retry = tokio::time::sleep(self.cfg.ws_retry_every);
+        tokio::pin!(retry);
+        loop {
+            let input = tokio::select! {
+                _ = poll.tick() => None,
+                () = &mut retry => return End::WsBlocked,
+                i = self.next_input() => Some(i),
+            };
+            match input {
+                None | Some(Input::Cmd(Some(Cmd::Refresh))) => {}
+                Some(Input::Cmd(None | Some(Cmd::Shutdown))) => return End::Shutdown,
+                Some(Input::Cmd(Some(Cmd::Op(p, reply)))) => drop(reply.send(self.queue(p))),
+                Some(Input::Power(PowerEvent::GoingToSleep)) => {
+                    self.flush();
+                    continue;
+                }
+                Some(Input::Power(PowerEvent::Woke(w))) => {
+                    self.woke(w);
+                    return End::Woke;
+                }
+            }
+            if let Err(e) = self.http_round().await {
+                tracing::info!("the HTTP fallback failed too: {e:#}");
+                self.flush();
+                self.lost_since = local_now_ms();
+                return End::Disconnected;
+            }
+            self.flush();
+            self.status_tx
+                .send_replace(Status::Degraded { since_ms: since });
+        }
+    }
+
+    /// One exchange over HTTP: a time sample, the outbox in order, then the
+    /// changes since the last applied seq (or a snapshot).
+    async fn http_round(&mut self) -> anyhow::Result<()> {
+        let session = match self.cache.session(&self.cfg.server)? {
+            Some(s) => s,
+            None => self.login().await?,
+        };
+        let base = format!("{}/api/events/{}", self.cfg.server, self.cfg.event_id);
+        let skew = self.cfg.local_clock_skew_ms;
+        let sent = local_now_ms() + skew;
+        let health: Value = self
+            .http
+            .get(format!("{}/api/health", self.cfg.server))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        if let Some(server) = health["server_time_ms"].as_i64() {
+            self.estimator.add(sent, server, local_now_ms() + skew);
+            if let (Some(best), Ok(mut o)) = (self.estimator.best(), self.offset.lock()) {
+                *o = Some(best.offset_ms);
+            }
+        }
+        let mut caught_up = false;
+        let mut pings = HashMap::new();
+        for p in self.cache.pending_for(&self.cfg.event_id)? {
+            let r = self
+                .http
+                .post(format!("{base}/ops"))
+                .bearer_auth(&session.token)
+                .json(&json!({"op_id": p.op_id, "op": p.op}))
+                .send()
+                .await?;
+            let status = r.status();
+            if status == reqwest::StatusCode::UNAUTHORIZED {
+                self.cache.forget_session(&self.cfg.server)?;
+                bail!("the server no longer knows this session");
+            }
+            if status.is_server_error() {
+                bail!("the server could not take op {} ({status})", p.op_id);
+            }
+            let mut body: Value = r.json().await?;
+            body["type"] = json!(if status.is_success() {
+                "ack"
+            } else {
+                "rejected"
+            });
+            body["op_id"] = json!(p.op_id);
+            let msg: ServerMsg = serde_json::from_value(body)?;
+            self.handle(msg, &mut caught_up, &mut pings)?;
+        }
+        let seq = self.replica.as_ref().map(|r| r.seq);
+        let mut snapshot = seq.is_none();
+        if let Some(after) = seq {
+            let r = self
+                .http
+                .get(format!("{base}/changes?after={after}"))
+                .bearer_auth(&session.token)
+                .send()
+                .await?;
+            if r.status() == reqwest::StatusCode::GONE {
+                snapshot = true;
+            } else {
+                let body: Value = r.error_for_status()?.json().await?;
+                for mut c in body["changes"].as_array().cloned().unwrap_or_default() {
+                    c["type"] = json!("change");
+                    let msg: ServerMsg = serde_json::from_value(c)?;
+                    if !self.handle(msg, &mut caught_up, &mut pings)? {
+                        snapshot = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if snapshot {
+            let mut body: Value = self
+                .http
+                .get(format!("{base}/snapshot"))
+                .bearer_auth(&session.token)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            body["type"] = json!("snapshot");
+            let msg: ServerMsg = serde_json::from_value(body)?;
+            self.handle(msg, &mut caught_up, &mut pings)?;
+        }
+        self.synced_ms
+            .store(local_now_ms(), std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// Applies one server message. `Ok(false)` means a gap: resubscribe.

@@ -9,6 +9,7 @@
 //! - [`Client`]: the connection actor tying them together.
 //! - [`Venue`]: login, event list and creation before following an event.
 //! - [`alerts`]: when a screen may make a sound (rule 7).
+//! - [`sleep`]: noticing that the machine slept (rule 9).
 
 pub mod alerts;
 pub mod backoff;
@@ -16,6 +17,7 @@ pub mod cache;
 pub mod engine;
 pub mod offset;
 pub mod replica;
+pub mod sleep;
 pub mod venue;
 
 pub use backoff::Backoff;
