@@ -449,3 +449,232 @@ impl Device {
         Ok((status, r.json().await?))
     }
 }
+
+/// A binary of this workspace built by `cargo build` (cargo xtask test builds
+/// them before the tests run).
+pub fn workspace_bin(name: &str) -> Result<PathBuf> {
+    let p = target_dir().join("debug").join(name);
+    if !p.is_file() {
+        bail!(
+            "{} is missing: build it first (cargo build --bins; cargo xtask test does it)",
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
+/// `pitboss-server` as its own process, on a fixed port and data folder, so
+/// that a test can `kill -9` it and start it again where it was.
+pub struct ServerProc {
+    child: tokio::process::Child,
+    pub base: String,
+    pub demo_event: String,
+    pub coordinator_code: String,
+    pub dealer_code: String,
+}
+
+pub const COORD_CODE: &str = "coord-code-sys";
+pub const DEALER_CODE: &str = "dealer-code-sys";
+
+impl ServerProc {
+    /// Starts on `127.0.0.1:port` with the store in `data`, the demo event
+    /// and fixed join codes; waits for its "demo event:" line.
+    pub async fn start(data: &Path, port: u16, extra: &[&str]) -> Result<ServerProc> {
+        use tokio::io::AsyncBufReadExt;
+        let mut cmd = tokio::process::Command::new(workspace_bin("pitboss-server")?);
+        cmd.arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data")
+            .arg(data)
+            .args([
+                "--coordinator-code",
+                COORD_CODE,
+                "--dealer-code",
+                DEALER_CODE,
+            ])
+            .arg("--demo")
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().context("cannot start pitboss-server")?;
+        let out = child.stdout.take().context("no stdout")?;
+        let mut lines = tokio::io::BufReader::new(out).lines();
+        let demo = tokio::time::timeout(Duration::from_secs(15), async {
+            while let Some(l) = lines.next_line().await? {
+                if let Some(id) = l.strip_prefix("demo event: ") {
+                    return Ok::<_, anyhow::Error>(id.trim().to_string());
+                }
+            }
+            bail!("pitboss-server exited before printing its demo event")
+        })
+        .await
+        .context("pitboss-server did not start within 15 s")??;
+        // Keep draining stdout so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(ServerProc {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            demo_event: demo,
+            coordinator_code: COORD_CODE.into(),
+            dealer_code: DEALER_CODE.into(),
+        })
+    }
+
+    /// `kill -9`: no goodbye to anyone, as when the host laptop is unplugged.
+    pub async fn kill9(mut self) -> Result<()> {
+        self.child.start_kill()?;
+        self.child.wait().await?;
+        Ok(())
+    }
+}
+
+/// Sends a signal to a process.
+pub fn signal(pid: u32, sig: i32) -> Result<()> {
+    // SAFETY: kill(2) with a pid we spawned; no memory is involved.
+    let r = unsafe { libc::kill(pid as i32, sig) };
+    if r != 0 {
+        bail!("kill({pid}, {sig}): {}", std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A `pitboss-follow` process: a real client (engine, cache, outbox, sleep
+/// detector, alert gate) that can be stopped, killed and started again.
+pub struct Follower {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    /// Every line it printed, in order, parsed.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    seen: tokio::sync::watch::Receiver<usize>,
+    pub name: String,
+}
+
+impl Follower {
+    pub async fn start(
+        name: &str,
+        server: &str,
+        code: &str,
+        event: &str,
+        cache: &Path,
+        extra: &[&str],
+    ) -> Result<Follower> {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(workspace_bin("pitboss-follow")?)
+            .args(["--server", server, "--code", code, "--event", event])
+            .arg("--cache")
+            .arg(cache)
+            .args(["--name", name, "--device", name])
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("cannot start pitboss-follow")?;
+        let stdin = child.stdin.take().context("no stdin")?;
+        let out = child.stdout.take().context("no stdout")?;
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, seen) = tokio::sync::watch::channel(0usize);
+        let l2 = log.clone();
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(out).lines();
+            while let Ok(Some(l)) = lines.next_line().await {
+                let v = serde_json::from_str(&l)
+                    .unwrap_or_else(|_| serde_json::json!({"kind": "unparsed", "line": l}));
+                let n = {
+                    let mut g = l2.lock().unwrap_or_else(|e| e.into_inner());
+                    g.push(v);
+                    g.len()
+                };
+                tx.send_replace(n);
+            }
+        });
+        Ok(Follower {
+            child,
+            stdin,
+            log,
+            seen,
+            name: name.to_string(),
+        })
+    }
+
+    pub fn pid(&self) -> Result<u32> {
+        self.child.id().context("the follower has exited")
+    }
+
+    pub fn lines(&self) -> Vec<serde_json::Value> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub async fn send(&mut self, v: serde_json::Value) -> Result<()> {
+        use tokio::io::AsyncWriteExt;
+        self.stdin.write_all(format!("{v}\n").as_bytes()).await?;
+        self.stdin.flush().await?;
+        Ok(())
+    }
+
+    /// Waits for a line at index `from` or later that satisfies `ok`.
+    pub async fn wait_line(
+        &mut self,
+        from: usize,
+        within: Duration,
+        ok: impl Fn(&serde_json::Value) -> bool,
+    ) -> Result<serde_json::Value> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(v) = self.lines().into_iter().skip(from).find(|v| ok(v)) {
+                return Ok(v);
+            }
+            match tokio::time::timeout_at(deadline, self.seen.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => bail!("{}: the process ended", self.name),
+                Err(_) => bail!(
+                    "{}: no such line within {within:?}; last lines: {:?}",
+                    self.name,
+                    self.lines().iter().rev().take(5).collect::<Vec<_>>()
+                ),
+            }
+        }
+    }
+
+    /// Queues an op; returns its op id once it is durable in the outbox.
+    pub async fn op(&mut self, op: serde_json::Value) -> Result<String> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static TAG: AtomicU64 = AtomicU64::new(0);
+        let tag = format!("t{}", TAG.fetch_add(1, Ordering::Relaxed));
+        let from = self.lines().len();
+        self.send(serde_json::json!({"op": op, "tag": tag})).await?;
+        let v = self
+            .wait_line(from, Duration::from_secs(5), |v| v["tag"] == tag.as_str())
+            .await?;
+        v["op_id"]
+            .as_str()
+            .map(str::to_string)
+            .with_context(|| format!("{}: op not queued: {v}", self.name))
+    }
+
+    /// The follower's view now: status, seq, state, pending, clock position.
+    pub async fn state(&mut self) -> Result<serde_json::Value> {
+        let from = self.lines().len();
+        self.send(serde_json::json!({"cmd": "state"})).await?;
+        self.wait_line(from, Duration::from_secs(5), |v| v["kind"] == "state")
+            .await
+    }
+
+    /// `kill -9`: the app is gone without flushing anything.
+    pub async fn kill9(mut self) -> Result<()> {
+        self.child.start_kill()?;
+        self.child.wait().await?;
+        Ok(())
+    }
+
+    /// Asks it to quit and waits.
+    pub async fn quit(mut self) -> Result<()> {
+        drop(self.send(serde_json::json!({"cmd": "quit"})).await);
+        tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .context("pitboss-follow did not quit")??;
+        Ok(())
+    }
+}

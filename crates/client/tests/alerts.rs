@@ -65,7 +65,12 @@ async fn one_alert_per_real_level_change_and_none_for_catching_up() -> Result<()
         &event,
         &dir.path().join("a.db"),
     ))?;
-    let b = Client::start(config(proxy.addr, DEALER, &event, &dir.path().join("b.db")))?;
+    let b = Client::start(config(
+        proxy.addr(),
+        DEALER,
+        &event,
+        &dir.path().join("b.db"),
+    ))?;
     for c in [&a, &b] {
         c.wait_status(Duration::from_secs(5), |s| *s == Status::Live)
             .await?;
