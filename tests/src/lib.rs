@@ -662,6 +662,39 @@ impl Follower {
             .await
     }
 
+    /// Waits until it is live with a replica.
+    pub async fn wait_live(&mut self, within: Duration) -> Result<()> {
+        self.wait_state(within, |s| s["status"]["state"] == "live" && s["seq"].is_u64())
+            .await
+            .map(drop)
+    }
+
+    /// Waits until it has applied `seq`.
+    pub async fn wait_seq(&mut self, seq: u64, within: Duration) -> Result<()> {
+        self.wait_state(within, |s| s["seq"].as_u64().is_some_and(|n| n >= seq))
+            .await
+            .map(drop)
+    }
+
+    /// Asks for its state every 50 ms until `ok` holds.
+    pub async fn wait_state(
+        &mut self,
+        within: Duration,
+        ok: impl Fn(&serde_json::Value) -> bool,
+    ) -> Result<serde_json::Value> {
+        let deadline = Instant::now() + within;
+        loop {
+            let s = self.state().await?;
+            if ok(&s) {
+                return Ok(s);
+            }
+            if Instant::now() >= deadline {
+                bail!("{}: not there within {within:?}: {s}", self.name);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// `kill -9`: the app is gone without flushing anything.
     pub async fn kill9(mut self) -> Result<()> {
         self.child.start_kill()?;
@@ -677,4 +710,27 @@ impl Follower {
             .context("pitboss-follow did not quit")??;
         Ok(())
     }
+}
+
+/// The event's snapshot, as any device reads it.
+pub async fn snapshot(device: &Device, event: &str) -> Result<serde_json::Value> {
+    let s = device.get(&format!("/api/events/{event}/snapshot")).await?;
+    if !s["seq"].is_u64() {
+        bail!("snapshot: {s}");
+    }
+    Ok(s)
+}
+
+/// Where the server's clock (in a snapshot) is at server instant `at_ms`:
+/// the truth every screen must show.
+pub fn server_position(
+    snapshot: &serde_json::Value,
+    at_ms: i64,
+) -> Result<pitboss_core::clock::Position> {
+    let clock: pitboss_core::clock::ClockState =
+        serde_json::from_value(snapshot["state"]["clock"].clone()).context("snapshot clock")?;
+    let structure: pitboss_core::structure::Structure =
+        serde_json::from_value(snapshot["state"]["structure"].clone())
+            .context("snapshot structure")?;
+    Ok(pitboss_core::clock::position(&clock, &structure, at_ms))
 }

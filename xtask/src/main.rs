@@ -94,8 +94,10 @@ fn test(extra: &[String]) -> Result<()> {
         "-D",
         "warnings",
     ]))?;
-    say("building the app for the end-to-end tests");
-    status(Command::new(cargo()).args(["build", "-p", "pitboss-app"]))?;
+    // The system tests start these binaries as real processes (the app,
+    // pitboss-server, pitboss-follow) so they can be stopped and killed.
+    say("building the app, the server and the headless client for the system tests");
+    status(Command::new(cargo()).args(["build", "--workspace", "--bins"]))?;
     say("UI unit tests (node --test)");
     let ui = counted(Command::new("node").args(["--test", "ui/tests/"]))?;
     say("Rust tests: core, server, app, system and end-to-end");

@@ -155,6 +155,9 @@ pub enum Outcome {
 enum Cmd {
     Op(PendingOp, oneshot::Sender<anyhow::Result<()>>),
     Refresh,
+    /// Ask the server now how far its changes are complete (a ping), for an
+    /// alert waiting to be confirmed.
+    PingNow,
     Shutdown,
 }
 
@@ -173,6 +176,7 @@ pub struct Client {
     notices: broadcast::Sender<Notice>,
     offset: Arc<Mutex<Option<i64>>>,
     synced_ms: Arc<std::sync::atomic::AtomicI64>,
+    heard_through: Arc<std::sync::atomic::AtomicI64>,
     skew_ms: i64,
     event_id: String,
     task: tokio::task::JoinHandle<()>,
@@ -217,6 +221,7 @@ impl Client {
         let (cmd, cmd_rx) = mpsc::channel(256);
         let offset = Arc::new(Mutex::new(None));
         let synced_ms = Arc::new(std::sync::atomic::AtomicI64::new(synced_at));
+        let heard_through = Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN));
         let event_id = config.event_id.clone();
         let skew_ms = config.local_clock_skew_ms;
         let (power_tx, power_rx) = mpsc::channel(16);
@@ -231,6 +236,7 @@ impl Client {
             notices: notices.clone(),
             offset: offset.clone(),
             synced_ms: synced_ms.clone(),
+            heard_through: heard_through.clone(),
             estimator: OffsetEstimator::default(),
             cmd_rx,
             power_rx,
@@ -250,6 +256,7 @@ impl Client {
             notices,
             offset,
             synced_ms,
+            heard_through,
             skew_ms,
             event_id,
             task,
@@ -286,6 +293,26 @@ impl Client {
             0 => None,
             t => Some(t),
         }
+    }
+
+    /// The server instant through which this client has every change of
+    /// its event: the server said so in a pong, or a later change arrived.
+    /// A level crossed on the local clock at or before it really began (no
+    /// adjustment was on its way); see [`crate::alerts`].
+    pub fn heard_through_ms(&self) -> Option<i64> {
+        match self
+            .heard_through
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            i64::MIN => None,
+            t => Some(t),
+        }
+    }
+
+    /// Asks the server at once how far its changes are complete, instead of
+    /// at the next periodic ping. Never waits; a full queue drops the ask.
+    pub fn ping_now(&self) {
+        drop(self.cmd.try_send(Cmd::PingNow));
     }
 
     /// The event this client follows.
@@ -398,6 +425,8 @@ struct Actor {
     notices: broadcast::Sender<Notice>,
     offset: Arc<Mutex<Option<i64>>>,
     synced_ms: Arc<std::sync::atomic::AtomicI64>,
+    /// See [`Client::heard_through_ms`].
+    heard_through: Arc<std::sync::atomic::AtomicI64>,
     estimator: OffsetEstimator,
     cmd_rx: mpsc::Receiver<Cmd>,
     power_rx: mpsc::Receiver<PowerEvent>,
@@ -427,6 +456,10 @@ struct WsRefused(u16);
 
 /// A frame that cannot be written within this long goes to a dead socket.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How much an HTTP answer's completeness is discounted for the error of the
+/// server-time estimate it is reckoned with.
+const HTTP_THROUGH_MARGIN_MS: i64 = 100;
 
 /// Failed attempts after which "Reconnecting" becomes "Offline".
 const QUICK_RETRIES: u32 = 3;
@@ -505,6 +538,7 @@ impl Actor {
                         failures = 0;
                         break;
                     }
+                    Input::Cmd(Some(Cmd::PingNow)) => {}
                     Input::Cmd(Some(Cmd::Op(p, reply))) => drop(reply.send(self.queue(p))),
                     Input::Power(PowerEvent::GoingToSleep) => self.flush(),
                     Input::Power(PowerEvent::Woke(w)) => {
@@ -665,6 +699,7 @@ impl Actor {
         // the first screen renders; then one every `ping_every`.
         let mut quick_pings = 3u32;
         let mut next_ping = tokio::time::Instant::now();
+        let mut last_ping = tokio::time::Instant::now();
         let mut flush = tokio::time::interval(Duration::from_millis(250));
         let setup = async {
             self.subscribe(&mut ws).await?;
@@ -721,6 +756,13 @@ impl Actor {
                         caught_up = false;
                         if self.subscribe(&mut ws).await.is_err() { return End::Disconnected; }
                     }
+                    Input::Cmd(Some(Cmd::PingNow)) => {
+                        // At most one extra ping per 100 ms, however often
+                        // the screens ask.
+                        if last_ping.elapsed() >= Duration::from_millis(100) {
+                            next_ping = tokio::time::Instant::now();
+                        }
+                    }
                     Input::Cmd(Some(Cmd::Op(p, reply))) => {
                         let r = self.queue(p.clone());
                         let ok = r.is_ok();
@@ -742,6 +784,7 @@ impl Actor {
                     } else {
                         self.cfg.ping_every
                     };
+                    last_ping = tokio::time::Instant::now();
                     let t = local_now_ms() + self.cfg.local_clock_skew_ms;
                     pings.insert(t, ());
                     if Self::send(&mut ws, json!({"type": "ping", "client_time_ms": t})).await.is_err() {
@@ -775,6 +818,7 @@ impl Actor {
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let retry = tokio::time::sleep(self.cfg.ws_retry_every);
         tokio::pin!(retry);
+        let mut last_round = tokio::time::Instant::now();
         loop {
             let input = tokio::select! {
                 _ = poll.tick() => None,
@@ -783,6 +827,13 @@ impl Actor {
             };
             match input {
                 None | Some(Input::Cmd(Some(Cmd::Refresh))) => {}
+                // A screen waits to confirm a level it crossed: poll now,
+                // but not more than once a second.
+                Some(Input::Cmd(Some(Cmd::PingNow))) => {
+                    if last_round.elapsed() < Duration::from_secs(1) {
+                        continue;
+                    }
+                }
                 Some(Input::Cmd(None | Some(Cmd::Shutdown))) => return End::Shutdown,
                 Some(Input::Cmd(Some(Cmd::Op(p, reply)))) => drop(reply.send(self.queue(p))),
                 Some(Input::Power(PowerEvent::GoingToSleep)) => {
@@ -794,6 +845,7 @@ impl Actor {
                     return End::Woke;
                 }
             }
+            last_round = tokio::time::Instant::now();
             if let Err(e) = self.http_round().await {
                 tracing::info!("the HTTP fallback failed too: {e:#}");
                 self.flush();
@@ -858,6 +910,11 @@ impl Actor {
             let msg: ServerMsg = serde_json::from_value(body)?;
             self.handle(msg, &mut caught_up, &mut pings)?;
         }
+        // The server reads the changes after every write stamped before the
+        // request arrived; what this answer holds is complete at least
+        // through the estimated server time of sending it (less a margin for
+        // the estimate's error).
+        let asked_at = local_now_ms() + skew + self.offset.lock().ok().and_then(|o| *o).unwrap_or(0);
         let seq = self.replica.as_ref().map(|r| r.seq);
         let mut snapshot = seq.is_none();
         if let Some(after) = seq {
@@ -897,6 +954,7 @@ impl Actor {
         }
         self.synced_ms
             .store(local_now_ms(), std::sync::atomic::Ordering::Relaxed);
+        self.heard_through(asked_at - HTTP_THROUGH_MARGIN_MS);
         Ok(())
     }
 
@@ -928,6 +986,11 @@ impl Actor {
                 drop(self.notices.send(Notice::Snapshot { seq }));
             }
             ServerMsg::Change(c) => {
+                // Changes leave in stamp order: one stamped `at_ms` means
+                // every earlier stamp has been sent.
+                if *caught_up {
+                    self.heard_through(c.at_ms - 1);
+                }
                 let Some(r) = self.replica.as_mut() else {
                     return Ok(false);
                 };
@@ -1023,7 +1086,11 @@ impl Actor {
             ServerMsg::Pong {
                 client_time_ms,
                 server_time_ms,
+                changes_through_ms,
             } => {
+                if let Some(t) = changes_through_ms {
+                    self.heard_through(t);
+                }
                 if pings.remove(&client_time_ms).is_some() {
                     self.estimator.add(
                         client_time_ms,
@@ -1041,6 +1108,11 @@ impl Actor {
             ServerMsg::Unsubscribed { .. } => {}
         }
         Ok(true)
+    }
+
+    fn heard_through(&self, t: i64) {
+        self.heard_through
+            .fetch_max(t, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Publishes the replica and drops confirmed ops whose seq is now applied.

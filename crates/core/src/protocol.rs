@@ -110,6 +110,12 @@ pub enum ServerMsg {
     Pong {
         client_time_ms: i64,
         server_time_ms: i64,
+        /// Every change stamped at or before this server instant was sent on
+        /// this socket before this pong. A screen sounds a level it crossed
+        /// locally only once it has heard this far, so a "+1 min" in flight
+        /// cannot make it announce a level that never started.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        changes_through_ms: Option<i64>,
     },
     Error {
         error: String,

@@ -83,6 +83,8 @@ pub struct AppState {
     pub writer: WriterHandle,
     pub auth: Arc<Auth>,
     pub clock: time::ServerClock,
+    /// Up to when every change is queued on the sockets, for pongs.
+    pub horizon: Arc<time::Horizon>,
     /// Cancelled on shutdown: open WebSockets close with 1001.
     pub shutdown: CancellationToken,
     /// WebSocket connection tasks, awaited (briefly) on shutdown.
@@ -139,7 +141,14 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
 
     let clock = time::ServerClock::new();
     let (tx, rx) = mpsc::channel(4096);
-    let writer = Writer::new(conn, clock, config.retention, sessions.clone());
+    let horizon = Arc::new(time::Horizon::default());
+    let writer = Writer::new(
+        conn,
+        clock,
+        horizon.clone(),
+        config.retention,
+        sessions.clone(),
+    );
     let writer_thread = std::thread::Builder::new()
         .name("pitboss-writer".into())
         .spawn(move || writer.run(rx))
@@ -160,6 +169,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         writer: handle,
         auth: Arc::new(Auth::new(codes.clone(), sessions)),
         clock,
+        horizon,
         shutdown: CancellationToken::new(),
         tracker: TaskTracker::new(),
         next_conn: AtomicU64::new(1),

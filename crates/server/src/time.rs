@@ -38,3 +38,46 @@ impl Default for ServerClock {
         ServerClock::new()
     }
 }
+
+/// How far in server time every change has been handed to the sockets.
+///
+/// A screen that sees its clock cross into a new level cannot know, from
+/// the crossing alone, whether a coordinator's "+1 min" stamped just before
+/// the boundary is still on its way; beeping then would announce a level
+/// that never started. Each pong therefore says up to which instant the
+/// changes are complete on that socket, and screens sound a crossing only
+/// once they have heard that far (see `pitboss_client::alerts`).
+///
+/// The writer stamps a batch of changes with one instant, commits, then
+/// queues the frames on each subscriber's socket. While a batch is open,
+/// the horizon is just before its stamp; otherwise it is now. Stamping and
+/// reading take the same lock, so a pong never claims an instant whose
+/// change could still be queued after it.
+#[derive(Debug, Default)]
+pub struct Horizon {
+    open: std::sync::Mutex<Option<i64>>,
+}
+
+impl Horizon {
+    /// Stamps a new batch: changes from now on carry the returned instant.
+    pub fn open(&self, clock: &ServerClock) -> i64 {
+        let mut g = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let now = clock.now_ms();
+        *g = Some(now);
+        now
+    }
+
+    /// The batch's frames are queued on every socket (or it failed).
+    pub fn close(&self) {
+        *self.open.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Every change stamped at or before this instant is already queued.
+    pub fn through_ms(&self, clock: &ServerClock) -> i64 {
+        let g = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        match *g {
+            Some(stamp) => stamp - 1,
+            None => clock.now_ms(),
+        }
+    }
+}

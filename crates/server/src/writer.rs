@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
 use crate::store;
-use crate::time::ServerClock;
+use crate::time::{Horizon, ServerClock};
 
 /// What a connection's send queue carries.
 #[derive(Debug)]
@@ -144,6 +144,9 @@ const MAX_BATCH: usize = 512;
 pub struct Writer {
     conn: Connection,
     clock: ServerClock,
+    /// Open while a batch is stamped but its frames are not yet queued; read
+    /// by pongs (see [`Horizon`]).
+    horizon: Arc<Horizon>,
     /// Changes kept per event for resumes; older ones need a snapshot.
     retention: u64,
     subs: HashMap<String, Vec<Subscriber>>,
@@ -175,12 +178,14 @@ impl Writer {
     pub fn new(
         conn: Connection,
         clock: ServerClock,
+        horizon: Arc<Horizon>,
         retention: u64,
         sessions: Arc<RwLock<HashMap<String, Actor>>>,
     ) -> Writer {
         Writer {
             conn,
             clock,
+            horizon,
             retention: retention.max(1),
             subs: HashMap::new(),
             sessions,
@@ -219,7 +224,17 @@ impl Writer {
         }
         let mut replies = Vec::with_capacity(cmds.len());
         let mut broadcasts: Vec<(String, Frame)> = Vec::new();
-        let now = self.clock.now_ms();
+        // Closed when this function returns, on every path: by then the
+        // batch's frames are queued (or there are none).
+        struct Closing<'a>(&'a Horizon);
+        impl Drop for Closing<'_> {
+            fn drop(&mut self) {
+                self.0.close();
+            }
+        }
+        let horizon = self.horizon.clone();
+        let now = horizon.open(&self.clock);
+        let _closing = Closing(&horizon);
         let retention = self.retention;
         let tx = match self
             .conn

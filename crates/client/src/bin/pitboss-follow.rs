@@ -92,6 +92,10 @@ fn state_line(client: &Client, watcher_view: Option<&pitboss_client::alerts::Sho
         "offset_ms": client.offset_ms(),
         "level_index": watcher_view.map(|s| s.level_index),
         "remaining_ms": watcher_view.map(|s| s.remaining_ms),
+        // The estimated server time `level_index` and `remaining_ms` were
+        // computed for (the last tick), so a test can compare them with the
+        // server's own clock at that instant.
+        "shown_at_ms": watcher_view.map(|s| s.now_ms),
         "epoch": watcher_view.map(|s| s.epoch),
         "running": watcher_view.map(|s| s.running),
     })

@@ -1,0 +1,615 @@
+//! Chaos: a venue's worst night, in a minute and a half.
+//!
+//! Twenty real client processes (`pitboss-follow`: the app's engine, cache,
+//! outbox, sleep detector and alert gate), each behind its own Wi-Fi (the
+//! fault proxy, 50–100 ms each way), under a mixed workload of clock
+//! adjustments, bust-outs, entries, rebuys, add-ons and incident edits,
+//! while the network resets and stalls their sockets, some laptops stop for
+//! 5–20 s (SIGSTOP), and the host is killed with `kill -9` and restarted.
+//! The levels are ten seconds long, so the clocks cross boundaries all the
+//! time, often with an adjustment in flight.
+//!
+//! When the faults stop, every client must hold the server's state within
+//! 2 s; no acknowledged op may be missing, none applied twice, every op made
+//! answered; and every sound a client played must be a transition that
+//! really happened on the server's clock. The figures are printed at the end.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context, Result};
+use pitboss_core::clock::{position, ClockState};
+use pitboss_core::structure::{Level, Structure};
+use pitboss_faultproxy::{Link, Proxy};
+use pitboss_system_tests::*;
+use rand::Rng;
+use serde_json::{json, Value};
+
+const CLIENTS: usize = 20;
+const COORDINATORS: usize = 4;
+const CHAOS: Duration = Duration::from_secs(60);
+const STOPPED_CLIENTS: usize = 5;
+/// When the host is killed, and for how long it stays down.
+const HOST_KILLED_AT: Duration = Duration::from_secs(22);
+const HOST_DOWN_FOR: Duration = Duration::from_millis(1_500);
+/// The time every client has to hold the server's state once faults stop.
+const CONVERGE_WITHIN: Duration = Duration::from_secs(2);
+
+/// Ten-second levels with a seven-second break every fourth.
+fn short_levels() -> Vec<Level> {
+    (0..80u64)
+        .map(|i| {
+            if i % 4 == 3 {
+                Level::Break {
+                    duration_ms: 7_000,
+                    note: format!("break {}", i / 4 + 1),
+                }
+            } else {
+                Level::Play {
+                    small_blind: 100 * (i + 1),
+                    big_blind: 200 * (i + 1),
+                    ante: 0,
+                    duration_ms: 9_000 + 1_000 * (i % 3) as i64,
+                    note: String::new(),
+                }
+            }
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct Figures {
+    resets: AtomicU64,
+    stalls: AtomicU64,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_clients_through_resets_stalls_stops_and_a_host_crash_lose_nothing() -> Result<()>
+{
+    let data = tempfile::tempdir()?;
+    let caches = tempfile::tempdir()?;
+    let port = free_port()?;
+    let host_args = ["--ws-ping-every-ms", "1000", "--ws-dead-after-ms", "4000"];
+    let mut server = Some(ServerProc::start(data.path(), port, &host_args).await?);
+    let base = format!("http://127.0.0.1:{port}");
+    let event = server.as_ref().context("server")?.demo_event.clone();
+    let director = Device::login(&base, COORD_CODE, "Director").await?;
+    let s = snapshot(&director, &event).await?;
+    let version = s["state"]["structure"]["lock_version"]
+        .as_u64()
+        .context("structure version")?;
+    let (st, body) = director
+        .op(
+            &event,
+            json!({"type": "structure.update", "base_version": version, "levels": short_levels()}),
+        )
+        .await?;
+    ensure!(st == 200, "structure: {body}");
+    let start = snapshot(&director, &event).await?;
+    let start_seq = start["seq"].as_u64().context("seq")?;
+
+    // The clients, each behind its own Wi-Fi.
+    let mut proxies = Vec::new();
+    let mut followers = Vec::new();
+    let args = [
+        "--ping-every-ms",
+        "1000",
+        "--dead-after-ms",
+        "4000",
+        "--backoff-max-ms",
+        "1000",
+    ];
+    for i in 0..CLIENTS {
+        let p = Arc::new(Proxy::start(format!("127.0.0.1:{port}").parse()?).await?);
+        p.set_links(Link::wifi(50, 50));
+        let code = if i < COORDINATORS {
+            COORD_CODE
+        } else {
+            DEALER_CODE
+        };
+        let f = Follower::start(
+            &format!("client-{i:02}"),
+            &p.url(),
+            code,
+            &event,
+            &caches.path().join(format!("c{i}.sqlite")),
+            &args,
+        )
+        .await?;
+        proxies.push(p);
+        followers.push(f);
+    }
+    for f in &mut followers {
+        f.wait_live(Duration::from_secs(20)).await?;
+    }
+    let pids: Vec<u32> = followers.iter().map(Follower::pid).collect::<Result<_>>()?;
+
+    // What the server has, polled, so dealers edit real incidents.
+    let latest = Arc::new(Mutex::new(start.clone()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let poller = {
+        let (latest, stop) = (latest.clone(), stop.clone());
+        let director = Device::login(&base, COORD_CODE, "Poller").await?;
+        let event = event.clone();
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(s) = snapshot(&director, &event).await {
+                    *latest.lock().unwrap_or_else(|e| e.into_inner()) = s;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    };
+
+    // The workload: each client acts every 0.4–1.6 s while it runs.
+    let stopped: Arc<Vec<AtomicBool>> =
+        Arc::new((0..CLIENTS).map(|_| AtomicBool::new(false)).collect());
+    let made: Arc<Mutex<HashMap<String, Value>>> = Arc::default();
+    let mut workers = Vec::new();
+    for (i, mut f) in followers.into_iter().enumerate() {
+        let (stop, stopped, made, latest) =
+            (stop.clone(), stopped.clone(), made.clone(), latest.clone());
+        workers.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let wait = rand::rng().random_range(400..1_600);
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                if stopped[i].load(Ordering::SeqCst) || stop.load(Ordering::Relaxed) {
+                    continue;
+                }
+                let op = {
+                    let snap = latest.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    pick_op(i < COORDINATORS, &snap, &f.name, n)
+                };
+                let tag = format!("{}-{n}", f.name);
+                n += 1;
+                made.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(tag.clone(), op.clone());
+                // Never waits for the client: a stopped one just reads it later.
+                if f.send(json!({"op": op, "tag": tag})).await.is_err() {
+                    break;
+                }
+            }
+            f
+        }));
+    }
+
+    // The laptops that stop: five of them, 5–20 s each, at random times.
+    let mut rng = rand::rng();
+    let mut sleepers = Vec::new();
+    let mut chosen = HashSet::new();
+    while chosen.len() < STOPPED_CLIENTS {
+        chosen.insert(rng.random_range(0..CLIENTS));
+    }
+    let mut stops = Vec::new();
+    for &i in &chosen {
+        let for_ms = rng.random_range(5_000..=20_000u64);
+        let at_ms = rng.random_range(2_000..=(CHAOS.as_millis() as u64 - for_ms - 1_000));
+        stops.push((i, at_ms, for_ms));
+        let (pid, stopped) = (pids[i], stopped.clone());
+        sleepers.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(at_ms)).await;
+            stopped[i].store(true, Ordering::SeqCst);
+            signal(pid, libc::SIGSTOP)?;
+            tokio::time::sleep(Duration::from_millis(for_ms)).await;
+            signal(pid, libc::SIGCONT)?;
+            stopped[i].store(false, Ordering::SeqCst);
+            anyhow::Ok(())
+        }));
+    }
+
+    // The network and the host.
+    let figures = Arc::new(Figures::default());
+    let began = Instant::now();
+    let mut host_killed = false;
+    let mut heals = Vec::new();
+    while began.elapsed() < CHAOS {
+        if !host_killed && began.elapsed() >= HOST_KILLED_AT {
+            host_killed = true;
+            server.take().context("server")?.kill9().await?;
+            tokio::time::sleep(HOST_DOWN_FOR).await;
+            server = Some(ServerProc::start(data.path(), port, &host_args).await?);
+            continue;
+        }
+        let (victim, fault, hold) = {
+            let mut rng = rand::rng();
+            (
+                rng.random_range(0..CLIENTS),
+                rng.random_bool(0.5),
+                rng.random_range(1_000..6_000u64),
+            )
+        };
+        let p = proxies[victim].clone();
+        if fault {
+            p.reset_current();
+            figures.resets.fetch_add(1, Ordering::Relaxed);
+        } else {
+            p.stall_current();
+            figures.stalls.fetch_add(1, Ordering::Relaxed);
+            heals.push(tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(hold)).await;
+                p.heal();
+            }));
+        }
+        let pause = rand::rng().random_range(700..2_000u64);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+    }
+
+    // The faults stop: nothing new is made, every laptop runs, every path heals.
+    stop.store(true, Ordering::SeqCst);
+    for h in heals {
+        h.abort();
+    }
+    for (i, pid) in pids.iter().enumerate() {
+        if stopped[i].load(Ordering::SeqCst) {
+            signal(*pid, libc::SIGCONT)?;
+        }
+    }
+    for p in &proxies {
+        p.heal();
+    }
+    let faults_stopped = Instant::now();
+    for s in sleepers {
+        s.abort();
+    }
+    for (_, pid) in pids.iter().enumerate() {
+        // A sleeper task aborted between its two signals leaves a stopped
+        // process; SIGCONT to a running one does nothing.
+        signal(*pid, libc::SIGCONT)?;
+    }
+    let mut followers = Vec::new();
+    for w in workers {
+        followers.push(w.await?);
+    }
+    poller.abort();
+
+    // Convergence: every client holds what the server holds, nothing pending.
+    let mut matched_since: Vec<Option<Duration>> = vec![None; CLIENTS];
+    let mut final_views = vec![Value::Null; CLIENTS];
+    let mut quiet_rounds = 0;
+    let truth = loop {
+        let truth = snapshot(&director, &event).await?;
+        let t = faults_stopped.elapsed();
+        let mut all = true;
+        for (i, f) in followers.iter_mut().enumerate() {
+            let v = f.state().await?;
+            let ok = v["status"]["state"] == "live"
+                && v["seq"] == truth["seq"]
+                && v["state"] == truth["state"]
+                && v["pending"] == json!([]);
+            if ok {
+                matched_since[i].get_or_insert(t);
+            } else {
+                matched_since[i] = None;
+                all = false;
+            }
+            final_views[i] = v;
+        }
+        let again = snapshot(&director, &event).await?;
+        if all && again["seq"] == truth["seq"] {
+            quiet_rounds += 1;
+            if quiet_rounds >= 5 {
+                break truth;
+            }
+        } else {
+            quiet_rounds = 0;
+        }
+        if faults_stopped.elapsed() > Duration::from_secs(20) {
+            let behind: Vec<String> = final_views
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| matched_since[*i].is_none())
+                .map(|(i, v)| format!("client-{i:02}: seq {} {} pending {}", v["seq"], v["status"], v["pending"]))
+                .collect();
+            anyhow::bail!(
+                "20 s after the faults stopped, not converged to seq {}: {behind:?}",
+                truth["seq"]
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let converge: Vec<Duration> = matched_since.iter().map(|m| m.unwrap_or_default()).collect();
+    let slow = converge.iter().filter(|d| **d > CONVERGE_WITHIN).count();
+
+    // Every op: made, queued, answered once; acknowledged ones in the log
+    // exactly once.
+    let made = made.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut op_of: HashMap<String, Value> = HashMap::new();
+    let mut accepted: HashMap<String, u64> = HashMap::new();
+    let mut rejected: HashMap<String, String> = HashMap::new();
+    let mut answered_differently = 0;
+    let mut alerts: Vec<(usize, Value)> = Vec::new();
+    for (i, f) in followers.iter().enumerate() {
+        for l in f.lines() {
+            match l["kind"].as_str() {
+                Some("queued") => {
+                    let tag = l["tag"].as_str().unwrap_or_default();
+                    let op = made.get(tag).cloned().unwrap_or(Value::Null);
+                    op_of.insert(l["op_id"].as_str().unwrap_or_default().into(), op);
+                }
+                Some("accepted") => {
+                    let id = l["op_id"].as_str().unwrap_or_default().to_string();
+                    let seq = l["seq"].as_u64().unwrap_or(0);
+                    if accepted.insert(id, seq).is_some_and(|s| s != seq) {
+                        answered_differently += 1;
+                    }
+                }
+                Some("rejected") => {
+                    let id = l["op_id"].as_str().unwrap_or_default().to_string();
+                    rejected.insert(id, l["error"].as_str().unwrap_or_default().into());
+                }
+                Some("alert") => alerts.push((i, l)),
+                _ => {}
+            }
+        }
+    }
+    let unanswered = op_of
+        .keys()
+        .filter(|id| !accepted.contains_key(*id) && !rejected.contains_key(*id))
+        .count();
+    let both = accepted.keys().filter(|id| rejected.contains_key(*id)).count();
+    let log = director
+        .get(&format!("/api/events/{event}/changes?after={start_seq}"))
+        .await?;
+    let changes = log["changes"].as_array().context("changes")?.clone();
+    let mut in_log: HashMap<String, Vec<u64>> = HashMap::new();
+    for c in &changes {
+        in_log
+            .entry(c["op_id"].as_str().unwrap_or_default().into())
+            .or_default()
+            .push(c["seq"].as_u64().unwrap_or(0));
+    }
+    let lost = accepted
+        .iter()
+        .filter(|(id, seq)| in_log.get(*id) != Some(&vec![**seq]))
+        .count();
+    let twice = in_log.values().filter(|s| s.len() > 1).count();
+    let strangers = in_log.keys().filter(|id| !op_of.contains_key(*id)).count();
+
+    // The counts add up to the acknowledged ops, and nothing else.
+    let stat = |s: &Value, k: &str| s["state"]["stats"][k].as_i64().unwrap_or(-1);
+    let mut want = HashMap::new();
+    for k in ["entries", "players_remaining", "rebuys", "addons"] {
+        want.insert(k, stat(&start, k));
+    }
+    for id in accepted.keys() {
+        let op = &op_of[id];
+        let n = op["count"].as_i64().unwrap_or(1);
+        match op["type"].as_str() {
+            Some("stats.bust") => *want.entry("players_remaining").or_default() -= n,
+            Some("stats.entry") => {
+                *want.entry("entries").or_default() += n;
+                *want.entry("players_remaining").or_default() += n;
+            }
+            Some("stats.rebuy") => *want.entry("rebuys").or_default() += n,
+            Some("stats.addon") => *want.entry("addons").or_default() += n,
+            _ => {}
+        }
+    }
+    let stats_off: Vec<String> = want
+        .iter()
+        .filter(|(k, v)| stat(&truth, k) != **v)
+        .map(|(k, v)| format!("{k}: {} (acknowledged ops say {v})", stat(&truth, k)))
+        .collect();
+
+    // Every sound was a real transition of the server's clock.
+    let transitions = true_transitions(&start, &changes, truth["server_time_ms"].as_i64().unwrap_or(0))?;
+    let mut unmatched = Vec::new();
+    let mut lateness = Vec::new();
+    let mut heard_twice = 0;
+    let mut seen = HashSet::new();
+    for (i, a) in &alerts {
+        let key = (
+            *i,
+            a["level_index"].as_u64(),
+            a["epoch"].as_u64(),
+            a["sound"].as_str().map(str::to_string),
+        );
+        if !seen.insert(key) {
+            heard_twice += 1;
+        }
+        let at = a["server_now_ms"].as_i64().unwrap_or(0);
+        let m = transitions.iter().find(|t| {
+            Some(t.level as u64) == a["level_index"].as_u64()
+                && Some(t.epoch) == a["epoch"].as_u64()
+                && a["sound"] == t.sound
+                && (-500..=2_600).contains(&(at - t.at_ms))
+        });
+        match m {
+            Some(t) => lateness.push(at - t.at_ms),
+            None => unmatched.push(format!("client-{i:02}: {a}")),
+        }
+    }
+    lateness.sort_unstable();
+
+    let figures_line = |d: &[Duration]| {
+        let mut v: Vec<u128> = d.iter().map(Duration::as_millis).collect();
+        v.sort_unstable();
+        format!(
+            "median {} ms, max {} ms",
+            v.get(v.len() / 2).copied().unwrap_or(0),
+            v.last().copied().unwrap_or(0)
+        )
+    };
+    let conflicts = rejected.values().filter(|e| *e == "conflict").count();
+    eprintln!("chaos figures");
+    eprintln!("  clients {CLIENTS} ({COORDINATORS} coordinators), Wi-Fi 50–100 ms each way, {} s of faults", CHAOS.as_secs());
+    eprintln!(
+        "  faults: {} resets, {} stalls (1–6 s), {} clients stopped {:?} (client, at ms, for ms), host kill -9 at {} s, down {} ms",
+        figures.resets.load(Ordering::Relaxed),
+        figures.stalls.load(Ordering::Relaxed),
+        stops.len(),
+        stops,
+        HOST_KILLED_AT.as_secs(),
+        HOST_DOWN_FOR.as_millis()
+    );
+    eprintln!(
+        "  ops: {} made, {} queued, {} accepted, {} rejected ({} conflicts, others: {:?})",
+        made.len(),
+        op_of.len(),
+        accepted.len(),
+        rejected.len(),
+        conflicts,
+        rejected.values().filter(|e| *e != "conflict").collect::<HashSet<_>>()
+    );
+    eprintln!(
+        "  acknowledged ops lost {lost}, applied twice {twice}, unanswered {unanswered}, answered both ways {both}, retries answered differently {answered_differently}, unknown ops in the log {strangers}"
+    );
+    eprintln!(
+        "  convergence after the faults stopped: {}; clients over {} ms: {slow}",
+        figures_line(&converge),
+        CONVERGE_WITHIN.as_millis()
+    );
+    eprintln!(
+        "  alerts: {} played, {} match a real transition ({} real transitions), unmatched {}, heard twice {heard_twice}; lateness median {} ms, max {} ms",
+        alerts.len(),
+        lateness.len(),
+        transitions.len(),
+        unmatched.len(),
+        lateness.get(lateness.len() / 2).copied().unwrap_or(0),
+        lateness.last().copied().unwrap_or(0)
+    );
+    eprintln!("  final seq {} ({} changes in the run)", truth["seq"], changes.len());
+
+    ensure!(lost == 0, "acknowledged ops lost: {lost}");
+    ensure!(twice == 0, "ops applied twice: {twice}");
+    ensure!(unanswered == 0 && both == 0, "ops unanswered: {unanswered}, both: {both}");
+    ensure!(answered_differently == 0, "a retry got a different answer");
+    ensure!(strangers == 0, "changes nobody made: {strangers}");
+    ensure!(stats_off.is_empty(), "counts: {stats_off:?}");
+    ensure!(slow == 0, "clients not converged within 2 s: {slow} ({converge:?})");
+    ensure!(
+        unmatched.is_empty() && heard_twice == 0,
+        "alerts that match no real transition: {unmatched:#?}"
+    );
+    ensure!(!lateness.is_empty(), "no alert was heard at all in a minute of ten-second levels");
+    for f in followers {
+        f.quit().await?;
+    }
+    drop(server);
+    Ok(())
+}
+
+/// One op for a client to make, from what the server had lately.
+fn pick_op(coordinator: bool, snap: &Value, name: &str, n: u64) -> Value {
+    let mut rng = rand::rng();
+    let incidents = snap["state"]["incidents"].as_array().cloned().unwrap_or_default();
+    let roll = rng.random_range(0..100);
+    if coordinator && roll < 60 {
+        let delta = [-3_000, -1_000, 1_000, 2_000, 4_000][rng.random_range(0..5)];
+        return json!({"type": "clock.adjust", "delta_ms": delta});
+    }
+    if coordinator && roll < 65 {
+        let pos = snap["state"]["clock"]["level_index"].as_u64().unwrap_or(0);
+        return json!({"type": "clock.set_level", "level_index": pos + 1});
+    }
+    match roll % 10 {
+        0..=2 => json!({"type": "stats.bust", "count": 1}),
+        3 | 4 => json!({"type": "stats.entry", "count": 1}),
+        5 => json!({"type": "stats.rebuy", "count": 1}),
+        6 => json!({"type": "stats.addon", "count": 1}),
+        7 => json!({"type": "incident.create", "table": format!("{}", rng.random_range(1..30)),
+                     "kind": "Misdeal", "severity": "low", "note": format!("{name} #{n}")}),
+        _ => match incidents.get(rng.random_range(0..incidents.len().max(1))) {
+            Some(i) => json!({"type": "incident.update", "incident_id": i["id"],
+                              "base_version": i["lock_version"], "note": format!("{name} edit #{n}")}),
+            None => json!({"type": "stats.entry", "count": 1}),
+        },
+    }
+}
+
+/// A level transition (or last-minute mark) of the server's clock.
+#[derive(Debug)]
+struct Transition {
+    sound: &'static str,
+    level: usize,
+    epoch: u64,
+    at_ms: i64,
+}
+
+/// Every transition the server's clock made from `start` through the
+/// changes, up to `until_ms`: at each change that moved the level (or took
+/// the time under a minute), and at each boundary the running clock crossed
+/// before the next change. Written apart from the client's gate, on purpose.
+fn true_transitions(start: &Value, changes: &[Value], until_ms: i64) -> Result<Vec<Transition>> {
+    let mut clock: ClockState = serde_json::from_value(start["state"]["clock"].clone())?;
+    let mut structure: Structure = serde_json::from_value(start["state"]["structure"].clone())?;
+    let mut windows: Vec<(ClockState, Structure, i64)> = Vec::new();
+    let mut out = Vec::new();
+    let sound_for = |s: &Structure, from: usize, to: usize| {
+        if s.levels[to].is_break() {
+            "break_start"
+        } else if s.levels[from].is_break() {
+            "break_end"
+        } else {
+            "level"
+        }
+    };
+    for c in changes {
+        let new_clock: Option<ClockState> = serde_json::from_value(c["clock"].clone()).ok();
+        let new_structure: Option<Structure> = serde_json::from_value(c["structure"].clone()).ok();
+        if new_clock.is_none() && new_structure.is_none() {
+            continue;
+        }
+        let nc = new_clock.unwrap_or(clock);
+        let ns = new_structure.unwrap_or_else(|| structure.clone());
+        let at = nc.anchor_ms;
+        windows.push((clock, structure.clone(), at));
+        let was = position(&clock, &structure, at);
+        let now = position(&nc, &ns, at);
+        if was.level_index != now.level_index {
+            out.push(Transition {
+                sound: sound_for(&ns, was.level_index, now.level_index),
+                level: now.level_index,
+                epoch: nc.epoch,
+                at_ms: at,
+            });
+        } else if now.running && was.remaining_ms > 60_000 && (1..=60_000).contains(&now.remaining_ms) {
+            out.push(Transition {
+                sound: "minute",
+                level: now.level_index,
+                epoch: nc.epoch,
+                at_ms: at,
+            });
+        }
+        clock = nc;
+        structure = ns;
+    }
+    windows.push((clock, structure, until_ms));
+    // Boundaries crossed inside each window, by sampling every millisecond
+    // would be slow; walk the levels instead.
+    let mut from = start["server_time_ms"].as_i64().unwrap_or(0);
+    for (c, s, until) in windows {
+        let from_here = from.max(c.anchor_ms);
+        let mut p = position(&c, &s, from_here);
+        let mut t = from_here;
+        while c.running && !p.finished && p.level_index < s.last_index() {
+            let minute = t + p.remaining_ms - 60_000;
+            if minute > t && minute < until {
+                out.push(Transition {
+                    sound: "minute",
+                    level: p.level_index,
+                    epoch: c.epoch,
+                    at_ms: minute,
+                });
+            }
+            let ends = t + p.remaining_ms;
+            if ends >= until {
+                break;
+            }
+            out.push(Transition {
+                sound: sound_for(&s, p.level_index, p.level_index + 1),
+                level: p.level_index + 1,
+                epoch: c.epoch,
+                at_ms: ends,
+            });
+            t = ends;
+            p = position(&c, &s, t);
+        }
+        from = until;
+    }
+    Ok(out)
+}
