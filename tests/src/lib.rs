@@ -192,6 +192,28 @@ impl Driver {
         )
     }
 
+    /// `kill -9` of the app this driver started (as when a laptop's app
+    /// crashes or is killed from a task manager): nothing is flushed, the
+    /// WebDriver session dies with it. Returns how many were killed.
+    pub fn kill9_app(&self, application: &Path) -> Result<usize> {
+        let pgid = self.child.id() as i32;
+        let want = std::fs::canonicalize(application)?;
+        let mut killed = 0;
+        for entry in std::fs::read_dir("/proc")? {
+            let Ok(pid) = entry?.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+            // SAFETY: getpgid(2) only reads the process table.
+            let group = unsafe { libc::getpgid(pid) };
+            if exe.as_deref() == Some(want.as_path()) && group == pgid {
+                signal(pid as u32, libc::SIGKILL)?;
+                killed += 1;
+            }
+        }
+        Ok(killed)
+    }
+
     /// What tauri-driver and WebKitWebDriver printed, for error messages.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

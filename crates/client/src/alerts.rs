@@ -369,8 +369,16 @@ impl Watcher {
             .last
             .as_ref()
             .is_some_and(|l| !(0..=AlertGate::MAX_TICK_GAP_MS).contains(&(now_ms - l.now_ms)));
+        if stalled && self.asleep.is_none() {
+            // This process did not run for a while (stopped, starved, or a
+            // suspend the OS has not told us of yet): what it shows now was
+            // not watched. Remember what it showed before, for the banner.
+            let away = self.last.as_ref().map_or(0, |l| now_ms - l.now_ms);
+            self.asleep = Some((self.last.clone(), away));
+        }
+        let resynced = resynced || stalled;
         let clock = r.state.clock;
-        if resynced || stalled || !self.gate.follows(&r.event_id) {
+        if resynced || !self.gate.follows(&r.event_id) {
             self.gate.resync(&r.event_id, clock, &r.state.structure, now_ms);
         } else {
             for (c, st) in &changes {

@@ -81,3 +81,21 @@ impl Horizon {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_horizon_stays_below_an_open_batch_and_catches_up_when_it_closes() {
+        let clock = ServerClock::new();
+        let h = Horizon::default();
+        let before = h.through_ms(&clock);
+        assert!(before <= clock.now_ms());
+        let stamp = h.open(&clock);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert_eq!(h.through_ms(&clock), stamp - 1, "a change stamped {stamp} may still be queued");
+        h.close();
+        assert!(h.through_ms(&clock) >= stamp + 5);
+    }
+}
