@@ -686,9 +686,11 @@ impl Follower {
 
     /// Waits until it is live with a replica.
     pub async fn wait_live(&mut self, within: Duration) -> Result<()> {
-        self.wait_state(within, |s| s["status"]["state"] == "live" && s["seq"].is_u64())
-            .await
-            .map(drop)
+        self.wait_state(within, |s| {
+            s["status"]["state"] == "live" && s["seq"].is_u64()
+        })
+        .await
+        .map(drop)
     }
 
     /// Waits until it has applied `seq`.

@@ -29,7 +29,17 @@ async fn a_joined_app_works_offline_across_its_own_restart_and_catches_up() -> R
     let driver = Driver::start(&xvfb.display, &sandbox, &[])?;
     let c = driver.session(&app).await?;
     let mut server = Some(server);
-    let result = scenario(&c, &driver, &app, &xvfb.display, data.path(), port, &event, &mut server).await;
+    let result = scenario(
+        &c,
+        &driver,
+        &app,
+        &xvfb.display,
+        data.path(),
+        port,
+        &event,
+        &mut server,
+    )
+    .await;
     if let Err(e) = &result {
         eprintln!("failed: {e:#}");
         drop(screen(&xvfb.display, "app_offline_failure"));
@@ -57,8 +67,14 @@ async fn scenario(
     fill(c, "#join-code", COORD_CODE).await?;
     click(c, "#join-submit").await?;
     click(c, &format!("#event-list [data-event-id=\"{event}\"]")).await?;
-    wait_text(c, "status-state", Duration::from_secs(10), |t| t.contains("Live")).await?;
-    wait_text(c, "players", Duration::from_secs(5), |t| t.starts_with("48")).await?;
+    wait_text(c, "status-state", Duration::from_secs(10), |t| {
+        t.contains("Live")
+    })
+    .await?;
+    wait_text(c, "players", Duration::from_secs(5), |t| {
+        t.starts_with("48")
+    })
+    .await?;
     let director = Device::login(&base, COORD_CODE, "Director").await?;
     let before = snapshot(&director, event).await?;
 
@@ -69,17 +85,27 @@ async fn scenario(
         t.contains("Host unreachable since")
     })
     .await?;
-    eprintln!("'Host unreachable' shown {:?} after the host died", lost.elapsed());
+    eprintln!(
+        "'Host unreachable' shown {:?} after the host died",
+        lost.elapsed()
+    );
     // The clock keeps running from the last anchor.
     let t1 = parse_clock(&text(c, "time").await?)?;
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     let t2 = parse_clock(&text(c, "time").await?)?;
-    ensure!((1_000..=3_500).contains(&(t1 - t2)), "offline clock ran {} ms in 2.1 s", t1 - t2);
+    ensure!(
+        (1_000..=3_500).contains(&(t1 - t2)),
+        "offline clock ran {} ms in 2.1 s",
+        t1 - t2
+    );
     // Clock controls need the host, and say so.
     let plus = c.find(fantoccini::Locator::Id("btn-plus")).await?;
     ensure!(!plus.is_enabled().await?, "+1 min is enabled with no host");
     let why = text(c, "clock-why").await?;
-    ensure!(why.contains("live connection"), "why the clock controls are off: {why:?}");
+    ensure!(
+        why.contains("live connection"),
+        "why the clock controls are off: {why:?}"
+    );
 
     // Work goes on: two bust-outs and an incident, shown as pending.
     click(c, "#btn-bust").await?;
@@ -87,7 +113,10 @@ async fn scenario(
     wait_text(c, "status-pending", Duration::from_secs(3), |t| t == "2").await?;
     let pending = text(c, "console-pending").await?;
     ensure!(pending.contains("×2"), "pending note: {pending:?}");
-    ensure!(text(c, "players").await?.starts_with("48"), "players count waits for the host");
+    ensure!(
+        text(c, "players").await?.starts_with("48"),
+        "players count waits for the host"
+    );
     click(c, "#nav-incidents").await?;
     fill(c, "#incident-table", "14").await?;
     select(c, "#incident-kind", "Misdeal").await?;
@@ -97,7 +126,10 @@ async fn scenario(
     wait_text(c, "status-pending", Duration::from_secs(3), |t| t == "3").await?;
     let card = wait_visible(c, ".incident-card", Duration::from_secs(3)).await?;
     let card_text = card.text().await?;
-    ensure!(card_text.contains("pending"), "the offline incident is marked pending: {card_text:?}");
+    ensure!(
+        card_text.contains("pending"),
+        "the offline incident is marked pending: {card_text:?}"
+    );
     screen(display, "offline_incidents")?;
     click(c, "#nav-console").await?;
     screen(display, "offline_console")?;
@@ -106,7 +138,10 @@ async fn scenario(
     ensure!(driver.kill9_app(app)? >= 1, "no app process to kill");
     let restarted = Instant::now();
     let c2 = driver.session(app).await?;
-    let r = after_restart(&c2, display, &base, event, data, port, server, &before, restarted).await;
+    let r = after_restart(
+        &c2, display, &base, event, data, port, server, &before, restarted,
+    )
+    .await;
     drop(tokio::time::timeout(Duration::from_secs(10), c2.close()).await);
     r
 }
@@ -123,13 +158,21 @@ async fn after_restart(
     before: &serde_json::Value,
     restarted: Instant,
 ) -> Result<()> {
-    wait_text(c, "level-title", Duration::from_secs(30), |t| t.starts_with("Level")).await?;
-    eprintln!("restarted app shows the cached clock after {:?}", restarted.elapsed());
+    wait_text(c, "level-title", Duration::from_secs(30), |t| {
+        t.starts_with("Level")
+    })
+    .await?;
+    eprintln!(
+        "restarted app shows the cached clock after {:?}",
+        restarted.elapsed()
+    );
     wait_text(c, "status-pending", Duration::from_secs(5), |t| t == "3").await?;
     let status = text(c, "status-state").await?;
     ensure!(!status.contains("Live"), "live with no host: {status:?}");
     wait_text(c, "status-state", Duration::from_secs(20), |t| {
-        t.contains("Host unreachable since") || t.contains("Reconnecting") || t.contains("Connecting")
+        t.contains("Host unreachable since")
+            || t.contains("Reconnecting")
+            || t.contains("Connecting")
     })
     .await?;
     screen(display, "offline_after_restart")?;
@@ -138,9 +181,17 @@ async fn after_restart(
     *server = Some(ServerProc::start(data, port, &[]).await?);
     let back = Instant::now();
     wait_text(c, "status-pending", Duration::from_secs(30), |t| t == "0").await?;
-    wait_text(c, "status-state", Duration::from_secs(5), |t| t.contains("Live")).await?;
-    eprintln!("pending changes applied {:?} after the host came back", back.elapsed());
-    let players = before["state"]["stats"]["players_remaining"].as_u64().context("players")?;
+    wait_text(c, "status-state", Duration::from_secs(5), |t| {
+        t.contains("Live")
+    })
+    .await?;
+    eprintln!(
+        "pending changes applied {:?} after the host came back",
+        back.elapsed()
+    );
+    let players = before["state"]["stats"]["players_remaining"]
+        .as_u64()
+        .context("players")?;
     wait_text(c, "players", Duration::from_secs(3), |t| {
         t.starts_with(&(players - 2).to_string())
     })

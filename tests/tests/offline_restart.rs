@@ -26,7 +26,8 @@ async fn offline_ops_survive_a_killed_client_and_host_and_apply_exactly_once() -
     // can take away.
     let wifi = Proxy::start(format!("127.0.0.1:{port}").parse()?).await?;
     let args = ["--ping-every-ms", "500", "--backoff-max-ms", "500"];
-    let mut dealer = Follower::start("dealer", &wifi.url(), DEALER_CODE, &event, &cache, &args).await?;
+    let mut dealer =
+        Follower::start("dealer", &wifi.url(), DEALER_CODE, &event, &cache, &args).await?;
     dealer.wait_live(Duration::from_secs(10)).await?;
 
     let (st, body) = director
@@ -63,13 +64,17 @@ async fn offline_ops_survive_a_killed_client_and_host_and_apply_exactly_once() -
     }
     mine.push(
         dealer
-            .op(json!({"type": "incident.create", "table": "11", "kind": "Clock dispute",
-                       "severity": "medium", "note": "raised offline"}))
+            .op(
+                json!({"type": "incident.create", "table": "11", "kind": "Clock dispute",
+                       "severity": "medium", "note": "raised offline"}),
+            )
             .await?,
     );
     let stale_edit = dealer
-        .op(json!({"type": "incident.update", "incident_id": incident, "base_version": 1,
-                   "status": "acknowledged", "note": "dealer: on it"}))
+        .op(
+            json!({"type": "incident.update", "incident_id": incident, "base_version": 1,
+                   "status": "acknowledged", "note": "dealer: on it"}),
+        )
         .await?;
     mine.push(stale_edit.clone());
     // Meanwhile the director edits the same incident on the host.
@@ -94,7 +99,8 @@ async fn offline_ops_survive_a_killed_client_and_host_and_apply_exactly_once() -
 
     // The app starts again with the host still gone: the last known state
     // and every pending op, in order.
-    let mut dealer = Follower::start("dealer", &wifi.url(), DEALER_CODE, &event, &cache, &args).await?;
+    let mut dealer =
+        Follower::start("dealer", &wifi.url(), DEALER_CODE, &event, &cache, &args).await?;
     let s = dealer.state().await?;
     ensure!(s["status"]["state"] != "live", "live with no host: {s}");
     ensure!(
@@ -137,7 +143,9 @@ async fn offline_ops_survive_a_killed_client_and_host_and_apply_exactly_once() -
             outcome.get(id)
         );
     }
-    let refusal = outcome.get(&stale_edit).context("the stale edit was never answered")?;
+    let refusal = outcome
+        .get(&stale_edit)
+        .context("the stale edit was never answered")?;
     ensure!(
         refusal["kind"] == "rejected" && refusal["error"] == "conflict",
         "the stale edit: {refusal}"
@@ -150,13 +158,18 @@ async fn offline_ops_survive_a_killed_client_and_host_and_apply_exactly_once() -
 
     // The server applied each exactly once, in the order they were made.
     let after = snapshot(&director, &event).await?;
-    ensure!(s["seq"] == after["seq"] && s["state"] == after["state"], "dealer converged");
+    ensure!(
+        s["seq"] == after["seq"] && s["state"] == after["state"],
+        "dealer converged"
+    );
     ensure!(
         after["state"]["stats"]["players_remaining"] == json!(players_before - 3),
         "three bust-outs, once each: {}",
         after["state"]["stats"]
     );
-    let incidents = after["state"]["incidents"].as_array().context("incidents")?;
+    let incidents = after["state"]["incidents"]
+        .as_array()
+        .context("incidents")?;
     ensure!(
         incidents
             .iter()

@@ -15,8 +15,8 @@ use pitboss_system_tests::*;
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_stopped_for_20_s_has_the_servers_state_within_2_s_and_stays_silent(
-) -> Result<()> {
+async fn a_client_stopped_for_20_s_has_the_servers_state_within_2_s_and_stays_silent() -> Result<()>
+{
     let data = tempfile::tempdir()?;
     let caches = tempfile::tempdir()?;
     let server = ServerProc::start(data.path(), free_port()?, &[]).await?;
@@ -103,8 +103,7 @@ async fn a_client_stopped_for_20_s_has_the_servers_state_within_2_s_and_stays_si
     let woke = Instant::now();
     let caught = loop {
         let s = sleeper.state().await?;
-        if s["seq"] == want["seq"] && s["status"]["state"] == "live" && s["shown_at_ms"].is_i64()
-        {
+        if s["seq"] == want["seq"] && s["status"]["state"] == "live" && s["shown_at_ms"].is_i64() {
             break s;
         }
         ensure!(

@@ -127,7 +127,13 @@ impl AlertGate {
 
     /// The state was replaced or caught up (snapshot, replay, reconnect,
     /// wake, a stalled app): adopt it, and hear nothing up to `now_ms`.
-    pub fn resync(&mut self, event_id: &str, clock: ClockState, structure: &Structure, now_ms: i64) {
+    pub fn resync(
+        &mut self,
+        event_id: &str,
+        clock: ClockState,
+        structure: &Structure,
+        now_ms: i64,
+    ) {
         self.clock = Some((event_id.to_string(), clock, structure.clone()));
         self.candidates.clear();
         self.quiet_through = now_ms;
@@ -154,7 +160,11 @@ impl AlertGate {
         let was = position(&old_clock, &old_structure, at);
         let now = position(&new_clock, &new_structure, at);
         let sound = if now.level_index != was.level_index {
-            Some(level_sound(&new_structure, was.level_index, now.level_index))
+            Some(level_sound(
+                &new_structure,
+                was.level_index,
+                now.level_index,
+            ))
         } else if now.running
             && was.remaining_ms > ONE_MINUTE_MS
             && (1..=ONE_MINUTE_MS).contains(&now.remaining_ms)
@@ -224,7 +234,12 @@ impl AlertGate {
     /// far the server confirmed its changes (see the type's doc), and
     /// whether the screen follows the server live. Returns the sound to
     /// play, if any, and whether a confirmation is awaited (ask the server).
-    pub fn tick(&mut self, now_ms: i64, heard_through_ms: Option<i64>, live: bool) -> (Option<Alert>, bool) {
+    pub fn tick(
+        &mut self,
+        now_ms: i64,
+        heard_through_ms: Option<i64>,
+        live: bool,
+    ) -> (Option<Alert>, bool) {
         if !live {
             self.quiet_through = self.quiet_through.max(now_ms);
             self.candidates.clear();
@@ -234,7 +249,8 @@ impl AlertGate {
         self.scan(now_ms);
         let heard = heard_through_ms.unwrap_or(i64::MIN);
         let quiet = self.quiet_through;
-        self.candidates.retain(|c| c.at_ms > quiet && now_ms - c.at_ms <= Self::STALE_MS);
+        self.candidates
+            .retain(|c| c.at_ms > quiet && now_ms - c.at_ms <= Self::STALE_MS);
         for c in &mut self.candidates {
             if c.at_ms <= heard {
                 c.confirmed = true;
@@ -379,15 +395,22 @@ impl Watcher {
         let resynced = resynced || stalled;
         let clock = r.state.clock;
         if resynced || !self.gate.follows(&r.event_id) {
-            self.gate.resync(&r.event_id, clock, &r.state.structure, now_ms);
+            self.gate
+                .resync(&r.event_id, clock, &r.state.structure, now_ms);
         } else {
             for (c, st) in &changes {
                 self.gate.changed(c.as_ref(), st.as_ref());
             }
-            if self.gate.clock.as_ref().is_none_or(|(_, c, s)| *c != clock || *s != r.state.structure) {
+            if self
+                .gate
+                .clock
+                .as_ref()
+                .is_none_or(|(_, c, s)| *c != clock || *s != r.state.structure)
+            {
                 // The notices and the replica disagree (should not happen):
                 // trust the replica, quietly.
-                self.gate.resync(&r.event_id, clock, &r.state.structure, now_ms);
+                self.gate
+                    .resync(&r.event_id, clock, &r.state.structure, now_ms);
             }
         }
         let p = position(&clock, &r.state.structure, now_ms);
@@ -482,7 +505,10 @@ mod tests {
         // Crossed locally; the server has confirmed only up to 9_950.
         assert_eq!(g.tick(10_050, Some(9_950), true), (None, true));
         let (a, waiting) = g.tick(10_100, Some(10_020), true);
-        assert_eq!(a.map(|a| (a.sound, a.level_index, a.epoch)), Some((Sound::Level, 1, 1)));
+        assert_eq!(
+            a.map(|a| (a.sound, a.level_index, a.epoch)),
+            Some((Sound::Level, 1, 1))
+        );
         assert!(!waiting);
         assert_eq!(g.tick(10_350, Some(10_300), true), (None, false));
     }
@@ -514,7 +540,10 @@ mod tests {
         g.tick(1_000, Some(900), true);
         g.changed(Some(&clock(3, 100_000, 1_100, 2)), None);
         let (a, _) = g.tick(1_200, Some(900), true);
-        assert_eq!(a.map(|a| (a.sound, a.level_index, a.epoch)), Some((Sound::Level, 3, 2)));
+        assert_eq!(
+            a.map(|a| (a.sound, a.level_index, a.epoch)),
+            Some((Sound::Level, 3, 2))
+        );
         // Moved back: a new epoch, a real change again.
         g.changed(Some(&clock(2, 100_000, 1_300, 3)), None);
         let (a, _) = g.tick(1_450, Some(1_000), true);
@@ -529,24 +558,37 @@ mod tests {
         assert_eq!(g.tick(1_200, Some(1_150), true).0, None);
         // Taking it under a minute is the one-minute warning.
         g.changed(Some(&clock(1, 50_000, 1_300, 3)), None);
-        assert_eq!(g.tick(1_400, Some(1_350), true).0.map(|a| a.sound), Some(Sound::Minute));
+        assert_eq!(
+            g.tick(1_400, Some(1_350), true).0.map(|a| a.sound),
+            Some(Sound::Minute)
+        );
     }
 
     #[test]
     fn breaks_and_the_last_minute_have_their_own_sounds() {
         let mut g = gate_at(clock(1, 61_000, 0, 1), 0);
         let (a, _) = g.tick(1_100, Some(1_050), true);
-        assert_eq!(a.map(|a| (a.sound, a.level_index)), Some((Sound::Minute, 1)));
+        assert_eq!(
+            a.map(|a| (a.sound, a.level_index)),
+            Some((Sound::Minute, 1))
+        );
         g.tick(60_900, Some(60_900), true);
         let (a, _) = g.tick(61_100, Some(61_050), true);
-        assert_eq!(a.map(|a| (a.sound, a.level_index)), Some((Sound::BreakStart, 2)));
+        assert_eq!(
+            a.map(|a| (a.sound, a.level_index)),
+            Some((Sound::BreakStart, 2))
+        );
         // The break's own minute warning, then its end.
         for t in (61_350..=161_100).step_by(250) {
             let (a, _) = g.tick(t, Some(t - 10), true);
             if let Some(a) = a {
                 assert!(
-                    (a.sound == Sound::Minute && a.level_index == 2 && (101_000..101_300).contains(&t))
-                        || (a.sound == Sound::BreakEnd && a.level_index == 3 && (161_000..161_300).contains(&t)),
+                    (a.sound == Sound::Minute
+                        && a.level_index == 2
+                        && (101_000..101_300).contains(&t))
+                        || (a.sound == Sound::BreakEnd
+                            && a.level_index == 3
+                            && (161_000..161_300).contains(&t)),
                     "{a:?} at {t}"
                 );
             }

@@ -914,7 +914,8 @@ impl Actor {
         // request arrived; what this answer holds is complete at least
         // through the estimated server time of sending it (less a margin for
         // the estimate's error).
-        let asked_at = local_now_ms() + skew + self.offset.lock().ok().and_then(|o| *o).unwrap_or(0);
+        let asked_at =
+            local_now_ms() + skew + self.offset.lock().ok().and_then(|o| *o).unwrap_or(0);
         let seq = self.replica.as_ref().map(|r| r.seq);
         let mut snapshot = seq.is_none();
         if let Some(after) = seq {

@@ -94,7 +94,11 @@ mod tests {
         assert!(before <= clock.now_ms());
         let stamp = h.open(&clock);
         std::thread::sleep(std::time::Duration::from_millis(5));
-        assert_eq!(h.through_ms(&clock), stamp - 1, "a change stamped {stamp} may still be queued");
+        assert_eq!(
+            h.through_ms(&clock),
+            stamp - 1,
+            "a change stamped {stamp} may still be queued"
+        );
         h.close();
         assert!(h.through_ms(&clock) >= stamp + 5);
     }
