@@ -124,10 +124,10 @@ async fn scenario(
     fill(c, "#incident-note", "raised while the host was down").await?;
     click(c, "#incident-create").await?;
     wait_text(c, "status-pending", Duration::from_secs(3), |t| t == "3").await?;
-    let card = wait_visible(c, ".incident-card", Duration::from_secs(3)).await?;
+    let card = wait_visible(c, ".pending-card", Duration::from_secs(3)).await?;
     let card_text = card.text().await?;
     ensure!(
-        card_text.contains("pending"),
+        card_text.to_lowercase().contains("pending"),
         "the offline incident is marked pending: {card_text:?}"
     );
     screen(display, "offline_incidents")?;
@@ -137,6 +137,9 @@ async fn scenario(
     // The app dies too, and starts again with the host still away.
     ensure!(driver.kill9_app(app)? >= 1, "no app process to kill");
     let restarted = Instant::now();
+    // The driver still holds the dead app's session: end it, as a user's
+    // desktop forgets a crashed window.
+    drop(tokio::time::timeout(Duration::from_secs(10), c.clone().close()).await);
     let c2 = driver.session(app).await?;
     let r = after_restart(
         &c2, display, &base, event, data, port, server, &before, restarted,
