@@ -265,7 +265,7 @@ async fn twenty_clients_through_resets_stalls_stops_and_a_host_crash_lose_nothin
     for s in sleepers {
         s.abort();
     }
-    for (_, pid) in pids.iter().enumerate() {
+    for pid in &pids {
         // A sleeper task aborted between its two signals leaves a stopped
         // process; SIGCONT to a running one does nothing.
         signal(*pid, libc::SIGCONT)?;
