@@ -60,6 +60,10 @@ pub struct Config {
     /// dead: a laptop that slept or walked out of Wi-Fi leaves a half-open
     /// socket behind, and its subscriptions would otherwise be fed forever.
     pub ws_dead_after: std::time::Duration,
+    /// How changes reach subscribers; `Push` except in benchmarks.
+    pub delivery: writer::Delivery,
+    /// With `Delivery::Poll`, how often the store is read.
+    pub poll_every: std::time::Duration,
 }
 
 impl Config {
@@ -74,6 +78,8 @@ impl Config {
             synchronous: Synchronous::Full,
             ws_ping_every: std::time::Duration::from_secs(10),
             ws_dead_after: std::time::Duration::from_secs(30),
+            delivery: writer::Delivery::Push,
+            poll_every: std::time::Duration::from_millis(100),
         }
     }
 }
@@ -83,8 +89,9 @@ pub struct AppState {
     pub writer: WriterHandle,
     pub auth: Arc<Auth>,
     pub clock: time::ServerClock,
-    /// Up to when every change is queued on the sockets, for pongs.
-    pub horizon: Arc<time::Horizon>,
+    /// Up to when every change is queued on the sockets, for pongs. None
+    /// with polling delivery, where no such promise holds.
+    pub horizon: Option<Arc<time::Horizon>>,
     /// Cancelled on shutdown: open WebSockets close with 1001.
     pub shutdown: CancellationToken,
     /// WebSocket connection tasks, awaited (briefly) on shutdown.
@@ -146,6 +153,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         conn,
         clock,
         horizon.clone(),
+        config.delivery,
         config.retention,
         sessions.clone(),
     );
@@ -169,7 +177,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         writer: handle,
         auth: Arc::new(Auth::new(codes.clone(), sessions)),
         clock,
-        horizon,
+        horizon: (config.delivery == writer::Delivery::Push).then_some(horizon),
         shutdown: CancellationToken::new(),
         tracker: TaskTracker::new(),
         next_conn: AtomicU64::new(1),
@@ -177,6 +185,22 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         ws_dead_after: config.ws_dead_after,
         open_websockets: AtomicU64::new(0),
     });
+    if config.delivery == writer::Delivery::Poll {
+        let (writer, stop, every) = (
+            state.writer.clone(),
+            state.shutdown.clone(),
+            config.poll_every,
+        );
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = tick.tick() => writer.poll().await,
+                }
+            }
+        });
+    }
     let app = router(state.clone());
     let shutdown = state.shutdown.clone();
     let serve = tokio::spawn(async move {

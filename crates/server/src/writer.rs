@@ -127,6 +127,20 @@ pub enum Cmd {
     Disconnect {
         conn_id: u64,
     },
+    /// Polling delivery only ([`Delivery::Poll`]): read the changes stored
+    /// since the last poll and send them to the subscribers.
+    Poll,
+}
+
+/// How committed changes reach the subscribers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// At once, from memory, right after the commit (rule 12). What venues run.
+    Push,
+    /// Read back from the store on a timer, as a database-backed pub/sub
+    /// adapter does. Kept only as the benchmark's reference for what polling
+    /// costs; pongs then carry no `changes_through_ms`.
+    Poll,
 }
 
 impl Cmd {
@@ -147,6 +161,9 @@ pub struct Writer {
     /// Open while a batch is stamped but its frames are not yet queued; read
     /// by pongs (see [`Horizon`]).
     horizon: Arc<Horizon>,
+    delivery: Delivery,
+    /// Polling delivery: the last seq sent to the subscribers, per event.
+    delivered: HashMap<String, u64>,
     /// Changes kept per event for resumes; older ones need a snapshot.
     retention: u64,
     subs: HashMap<String, Vec<Subscriber>>,
@@ -179,6 +196,7 @@ impl Writer {
         conn: Connection,
         clock: ServerClock,
         horizon: Arc<Horizon>,
+        delivery: Delivery,
         retention: u64,
         sessions: Arc<RwLock<HashMap<String, Actor>>>,
     ) -> Writer {
@@ -186,6 +204,8 @@ impl Writer {
             conn,
             clock,
             horizon,
+            delivery,
+            delivered: HashMap::new(),
             retention: retention.max(1),
             subs: HashMap::new(),
             sessions,
@@ -334,8 +354,33 @@ impl Writer {
                 }
             }
         }
-        for (event_id, frame) in broadcasts {
-            self.broadcast(&event_id, frame);
+        if self.delivery == Delivery::Push {
+            for (event_id, frame) in broadcasts {
+                self.broadcast(&event_id, frame);
+            }
+        }
+    }
+
+    /// Polling delivery: what each followed event stored since the last poll.
+    fn poll(&mut self) {
+        let events: Vec<String> = self.subs.keys().cloned().collect();
+        for event_id in events {
+            let Ok(Some((seq, _))) = store::event_seq(&self.conn, &event_id) else {
+                continue;
+            };
+            let from = *self.delivered.get(&event_id).unwrap_or(&seq);
+            if seq <= from {
+                continue;
+            }
+            match store::changes_after(&self.conn, &event_id, from) {
+                Ok(frames) => {
+                    for f in frames {
+                        self.broadcast(&event_id, Frame::from(f));
+                    }
+                    self.delivered.insert(event_id, seq);
+                }
+                Err(e) => drop(internal(e)),
+            }
         }
     }
 
@@ -407,6 +452,7 @@ impl Writer {
                 }
                 self.subs.retain(|_, v| !v.is_empty());
             }
+            Cmd::Poll => self.poll(),
             // Writes are never routed here by `run`; keep the compiler honest.
             Cmd::Op(c) => drop(c.reply.send(Err(ApiError::internal("misrouted op")))),
             Cmd::CreateEvent { reply, .. } => {
@@ -477,6 +523,11 @@ impl Writer {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => return Ok(()),
         }
+        // Polling: the first subscriber of an event starts the watermark at
+        // what its catch-up held; later polls send what came after.
+        if self.delivery == Delivery::Poll {
+            self.delivered.entry(event_id.to_string()).or_insert(seq);
+        }
         let list = self.subs.entry(event_id.to_string()).or_default();
         list.retain(|s| s.conn_id != sub.conn_id);
         list.push(sub);
@@ -493,7 +544,7 @@ fn fail(cmd: Cmd, err: ApiError) {
         Cmd::Snapshot { reply, .. } => drop(reply.send(Err(err))),
         Cmd::Changes { reply, .. } => drop(reply.send(Err(err))),
         Cmd::Subscribe { reply, .. } => drop(reply.send(Err(err))),
-        Cmd::Unsubscribe { .. } | Cmd::Disconnect { .. } => {}
+        Cmd::Unsubscribe { .. } | Cmd::Disconnect { .. } | Cmd::Poll => {}
     }
 }
 
@@ -727,6 +778,11 @@ impl WriterHandle {
             reply,
         })
         .await
+    }
+
+    /// Polling delivery: read and send what was stored since the last poll.
+    pub async fn poll(&self) {
+        drop(self.tx.send(Cmd::Poll).await);
     }
 
     pub async fn unsubscribe(&self, event_id: String, conn_id: u64) {

@@ -265,7 +265,7 @@ async fn handle_text(
             reply(frame(&ServerMsg::Pong {
                 client_time_ms,
                 server_time_ms: st.clock.now_ms(),
-                changes_through_ms: Some(st.horizon.through_ms(&st.clock)),
+                changes_through_ms: st.horizon.as_ref().map(|h| h.through_ms(&st.clock)),
             }))
             .await;
         }
