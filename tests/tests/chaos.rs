@@ -472,9 +472,10 @@ async fn twenty_clients_through_resets_stalls_stops_and_a_host_crash_lose_nothin
         )
     };
     let conflicts = rejected.values().filter(|e| *e == "conflict").count();
-    eprintln!("chaos figures");
-    eprintln!("  clients {CLIENTS} ({COORDINATORS} coordinators), Wi-Fi 50–100 ms each way, {} s of faults", CHAOS.as_secs());
-    eprintln!(
+    let mut fig: Vec<String> = Vec::new();
+    fig.push("chaos figures".to_string());
+    fig.push(format!("  clients {CLIENTS} ({COORDINATORS} coordinators), Wi-Fi 50–100 ms each way, {} s of faults", CHAOS.as_secs()));
+    fig.push(format!(
         "  faults: {} resets, {} stalls (1–6 s), {} clients stopped {:?} (client, at ms, for ms), host kill -9 at {} s, down {} ms",
         figures.resets.load(Ordering::Relaxed),
         figures.stalls.load(Ordering::Relaxed),
@@ -482,8 +483,8 @@ async fn twenty_clients_through_resets_stalls_stops_and_a_host_crash_lose_nothin
         stops,
         HOST_KILLED_AT.as_secs(),
         HOST_DOWN_FOR.as_millis()
-    );
-    eprintln!(
+    ));
+    fig.push(format!(
         "  ops: {} made, {} queued, {} accepted, {} rejected ({} conflicts, others: {:?})",
         made.len(),
         op_of.len(),
@@ -494,16 +495,16 @@ async fn twenty_clients_through_resets_stalls_stops_and_a_host_crash_lose_nothin
             .values()
             .filter(|e| *e != "conflict")
             .collect::<HashSet<_>>()
-    );
-    eprintln!(
+    ));
+    fig.push(format!(
         "  acknowledged ops lost {lost}, applied twice {twice}, unanswered {unanswered}, answered both ways {both}, retries answered differently {answered_differently}, unknown ops in the log {strangers}"
-    );
-    eprintln!(
+    ));
+    fig.push(format!(
         "  convergence after the faults stopped: {}; clients over {} ms: {slow}",
         figures_line(&converge),
         CONVERGE_WITHIN.as_millis()
-    );
-    eprintln!(
+    ));
+    fig.push(format!(
         "  alerts: {} played, {} match a real transition ({} real transitions), unmatched {}, heard twice {heard_twice}; lateness median {} ms, max {} ms",
         alerts.len(),
         lateness.len(),
@@ -511,14 +512,26 @@ async fn twenty_clients_through_resets_stalls_stops_and_a_host_crash_lose_nothin
         unmatched.len(),
         lateness.get(lateness.len() / 2).copied().unwrap_or(0),
         lateness.last().copied().unwrap_or(0)
-    );
-    eprintln!("  clients that heard each real level change (of {CLIENTS}, sorted): {heard_by:?}");
-    eprintln!(
+    ));
+    fig.push(format!(
+        "  clients that heard each real level change (of {CLIENTS}, sorted): {heard_by:?}"
+    ));
+    fig.push(format!(
         "  final seq {} ({} changes in the run)",
         truth["seq"],
         changes.len()
-    );
+    ));
 
+    // Straight to the descriptor, past the test harness's capture, so the
+    // figures are in every `cargo xtask test` log; and kept in a file.
+    let text = fig.join("\n") + "\n";
+    drop(std::io::Write::write_all(
+        &mut std::io::stderr(),
+        text.as_bytes(),
+    ));
+    let dir = target_dir().join("chaos");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("figures.txt"), &text)?;
     ensure!(lost == 0, "acknowledged ops lost: {lost}");
     ensure!(twice == 0, "ops applied twice: {twice}");
     ensure!(

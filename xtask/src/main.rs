@@ -47,13 +47,14 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("run") => run(&args[1..]),
         Some("test") => test(&args[1..]),
+        Some("bench") => bench(&args[1..]),
         Some("deps") => {
             ensure_packages(BUILD_PACKAGES)?;
             ensure_packages(TEST_PACKAGES)
         }
         _ => {
             eprintln!(
-                "usage:\n  cargo xtask run     install what is missing, build, start the app hosting the demo event\n  cargo xtask test    install what is missing, run every test (Rust, UI, end-to-end)\n  cargo xtask deps    only install the system packages"
+                "usage:\n  cargo xtask run     install what is missing, build, start the app hosting the demo event\n  cargo xtask test    install what is missing, run every test (Rust, UI, end-to-end)\n  cargo xtask bench   release builds, then the benchmarks against the floor, Redis and polling (table + target/bench/bench.json)\n  cargo xtask deps    only install the system packages"
             );
             bail!("unknown or missing task");
         }
@@ -77,6 +78,39 @@ fn run(extra: &[String]) -> Result<()> {
     cmd.args(["run", "-p", "pitboss-app", "--", "--host"])
         .args(extra);
     status(&mut cmd)
+}
+
+/// Debian packages the benchmarks need besides the build: Redis for the
+/// pub/sub reference, a headless X server and a session bus for the app.
+const BENCH_PACKAGES: &[&str] = &["redis-server", "xvfb", "xauth", "dbus", "dbus-x11"];
+
+fn bench(extra: &[String]) -> Result<()> {
+    ensure_packages(BUILD_PACKAGES)?;
+    ensure_packages(BENCH_PACKAGES)?;
+    say("release builds of the server, the app and the benchmark");
+    status(Command::new(cargo()).args([
+        "build",
+        "--release",
+        "-p",
+        "pitboss-server",
+        "-p",
+        "pitboss-bench",
+        "-p",
+        "pitboss-app",
+    ]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new("target").to_path_buf());
+    let release = target.join("release");
+    say("running the benchmarks (about 15 minutes; --runs 1 --secs 4 for a quick look)");
+    status(
+        Command::new(release.join("pitboss-bench"))
+            .arg("--bin-dir")
+            .arg(&release)
+            .arg("--out")
+            .arg(target.join("bench").join("bench.json"))
+            .args(extra),
+    )
 }
 
 fn test(extra: &[String]) -> Result<()> {
