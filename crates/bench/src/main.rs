@@ -49,6 +49,12 @@ struct Args {
     /// Which parts: fanout, writes, catchup, memory, app (comma-separated).
     #[arg(long, default_value = "fanout,writes,catchup,memory,app")]
     only: String,
+    /// Fan-out: only these subscriber counts (comma-separated), for profiling.
+    #[arg(long)]
+    subscribers: Option<String>,
+    /// Fan-out: only these targets (pitboss, floor, redis, poll-100ms).
+    #[arg(long)]
+    targets: Option<String>,
 }
 
 /// A line of the table: a name, the figures, and a goal's verdict.
@@ -146,8 +152,23 @@ async fn fanout_once(bins: &Bins, kind: Kind, spec: fanout::Spec) -> Result<fano
 async fn fanout_part(bins: &Bins, args: &Args, t: &mut Table) -> Result<()> {
     t.section("Fan-out latency (ms, send → each subscriber's receipt)");
     let specs = [(10, 50), (100, 50), (1_000, 50), (5_000, 10), (5_000, 50)];
-    let kinds = [Kind::Pitboss, Kind::Floor, Kind::Redis, Kind::Poll];
+    let all = [Kind::Pitboss, Kind::Floor, Kind::Redis, Kind::Poll];
+    let kinds: Vec<Kind> = match &args.targets {
+        Some(list) => all
+            .into_iter()
+            .filter(|k| list.split(',').any(|x| x == k.name()))
+            .collect(),
+        None => all.to_vec(),
+    };
+    let wanted = |n: usize| {
+        args.subscribers
+            .as_ref()
+            .is_none_or(|l| l.split(',').any(|x| x.trim().parse() == Ok(n)))
+    };
     for (n, rate) in specs {
+        if !wanted(n) {
+            continue;
+        }
         let spec = fanout::Spec {
             subscribers: n,
             events: 1,
@@ -156,7 +177,7 @@ async fn fanout_part(bins: &Bins, args: &Args, t: &mut Table) -> Result<()> {
         };
         let mut p99 = BTreeMap::new();
         let mut p50 = BTreeMap::new();
-        for kind in kinds {
+        for &kind in &kinds {
             let mut runs = Vec::new();
             for _ in 0..args.runs {
                 runs.push(fanout_once(bins, kind, spec).await?);
@@ -184,6 +205,9 @@ async fn fanout_part(bins: &Bins, args: &Args, t: &mut Table) -> Result<()> {
             );
             p99.insert(kind.name(), m99.median);
             p50.insert(kind.name(), m50.median);
+        }
+        if kinds.len() < all.len() {
+            continue;
         }
         let (pb, fl, rd, pl) = (
             p99["pitboss"],
@@ -218,6 +242,9 @@ async fn fanout_part(bins: &Bins, args: &Args, t: &mut Table) -> Result<()> {
         }
     }
     // 5,000 subscribers over 50 events.
+    if !wanted(5_000) || !kinds.contains(&Kind::Pitboss) {
+        return Ok(());
+    }
     let spec = fanout::Spec {
         subscribers: 5_000,
         events: 50,

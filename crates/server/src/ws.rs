@@ -121,14 +121,22 @@ async fn connection(st: Arc<AppState>, actor: Actor, socket: WebSocket) {
                     reason: reason.to_string().into(),
                 }))
             };
+            // Made once, not per message: a `cancelled()` future registers
+            // with its token when first polled, and `shutdown` is one token
+            // shared by every connection, so re-creating these per frame
+            // put every socket's every message through one shared lock
+            // (seen in a profile at 5,000 subscribers).
+            let killed = kill.cancelled();
+            let stopping = shutdown.cancelled();
+            tokio::pin!(killed, stopping);
             loop {
                 tokio::select! {
                     biased;
-                    () = kill.cancelled() => {
+                    () = &mut killed => {
                         drop(sink.send(close(close::TRY_AGAIN_LATER, "too slow to keep up: reconnect and resume")).await);
                         break;
                     }
-                    () = shutdown.cancelled() => {
+                    () = &mut stopping => {
                         drop(sink.send(close(close::GOING_AWAY, "server shutting down")).await);
                         break;
                     }
@@ -179,11 +187,15 @@ async fn connection(st: Arc<AppState>, actor: Actor, socket: WebSocket) {
         st.ws_ping_every,
     );
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let killed = kill.cancelled();
+    let stopping = shutdown.cancelled();
+    let dead = tokio::time::sleep_until(last_heard + st.ws_dead_after);
+    tokio::pin!(killed, stopping, dead);
     loop {
         let msg = tokio::select! {
-            () = kill.cancelled() => break,
-            () = shutdown.cancelled() => break,
-            () = tokio::time::sleep_until(last_heard + st.ws_dead_after) => {
+            () = &mut killed => break,
+            () = &mut stopping => break,
+            () = &mut dead => {
                 tracing::info!(conn_id, name = actor.name, "no word from this client for {:?}: dropping it", st.ws_dead_after);
                 break;
             }
@@ -196,6 +208,7 @@ async fn connection(st: Arc<AppState>, actor: Actor, socket: WebSocket) {
             m = stream.next() => m,
         };
         last_heard = tokio::time::Instant::now();
+        dead.as_mut().reset(last_heard + st.ws_dead_after);
         match msg {
             None => break,
             Some(Err(e)) => {
