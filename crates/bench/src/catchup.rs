@@ -78,22 +78,20 @@ pub async fn run(target: &Target, missed: u64) -> Result<Run> {
         .context("first sync")?;
     c.shutdown().await;
     let last = burst(target.port, &token, &event, missed).await?;
-    let mut notices = None;
+    // Whether the server will replay or must snapshot: what it answers a
+    // client that has nothing after seq 0.
+    let gone = reqwest::Client::new()
+        .get(format!("{base}/api/events/{event}/changes?after=0"))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .status()
+        == reqwest::StatusCode::GONE;
     let started = Instant::now();
     let c = pitboss_client::Client::start(cfg())?;
-    if notices.is_none() {
-        notices = Some(c.notices());
-    }
     wait_seq(&c, last, Duration::from_secs(60)).await?;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
-    let mut snapshot = false;
-    if let Some(mut n) = notices {
-        while let Ok(x) = n.try_recv() {
-            if matches!(x, pitboss_client::Notice::Snapshot { .. }) {
-                snapshot = true;
-            }
-        }
-    }
+    let snapshot = gone;
     c.shutdown().await;
     Ok(Run {
         missed,

@@ -228,7 +228,19 @@ async fn connection(st: Arc<AppState>, actor: Actor, socket: WebSocket) {
                 break;
             }
             Some(Ok(Message::Text(text))) => {
-                handle_text(&st, &actor, conn_id, &tx, &kill, &mut subscriptions, &text).await;
+                // Boxed: its state machine is large and only lives while a
+                // message is handled; inline, every idle connection would
+                // carry it (a few KiB each at 5,000 connections).
+                Box::pin(handle_text(
+                    &st,
+                    &actor,
+                    conn_id,
+                    &tx,
+                    &kill,
+                    &mut subscriptions,
+                    &text,
+                ))
+                .await;
             }
             Some(Ok(Message::Binary(_))) => {
                 let e = ApiError::invalid(
