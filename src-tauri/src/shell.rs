@@ -699,6 +699,9 @@ async fn tick_loop(app: AppHandle, client: Arc<Client>) {
     let mut watcher = Watcher::new(&client);
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // The last frame sent, and when: a frame goes out when what the screens
+    // show changes, and at least once a second (for a window opened since).
+    let mut sent: Option<(view::ClockView, std::time::Instant)> = None;
     loop {
         tick.tick().await;
         let (_, alert) = watcher.tick(&client);
@@ -714,7 +717,7 @@ async fn tick_loop(app: AppHandle, client: Arc<Client>) {
             ));
         }
         let v = view::view(&r, client.server_now_ms());
-        if let Some(a) = alert {
+        if let Some(a) = &alert {
             if let Some(shell) = app.try_state::<Shell>() {
                 shell.play(a.sound);
             }
@@ -723,7 +726,18 @@ async fn tick_loop(app: AppHandle, client: Arc<Client>) {
                 json!({"kind": "alert", "sound": a.sound, "title": v.title}),
             ));
         }
-        drop(app.emit(events::CLOCK, v));
+        let due = match &sent {
+            None => true,
+            Some((last, at)) => {
+                alert.is_some()
+                    || at.elapsed() >= Duration::from_secs(1)
+                    || !last.same_on_screen(&v)
+            }
+        };
+        if due {
+            drop(app.emit(events::CLOCK, &v));
+            sent = Some((v, std::time::Instant::now()));
+        }
     }
 }
 

@@ -65,6 +65,33 @@ pub struct ClockView {
     pub server_now_ms: i64,
 }
 
+/// Whole seconds as the screens show them (rounded up, as `formatClock`).
+fn shown_secs(ms: i64) -> i64 {
+    ms.div_euclid(1000) + i64::from(ms.rem_euclid(1000) > 0)
+}
+
+impl ClockView {
+    /// Whether a screen showing `self` would look the same showing `other`:
+    /// every field equal, times compared in the whole seconds displayed.
+    /// The tick loop sends a frame only when this changes (or once a second),
+    /// instead of four identical frames a second for the webview to redraw.
+    pub fn same_on_screen(&self, other: &ClockView) -> bool {
+        shown_secs(self.remaining_ms) == shown_secs(other.remaining_ms)
+            && self.until_break_ms.map(shown_secs) == other.until_break_ms.map(shown_secs)
+            && ClockView {
+                remaining_ms: 0,
+                until_break_ms: None,
+                server_now_ms: 0,
+                ..self.clone()
+            } == ClockView {
+                remaining_ms: 0,
+                until_break_ms: None,
+                server_now_ms: 0,
+                ..other.clone()
+            }
+    }
+}
+
 pub fn view(local: &Replica, now_ms: i64) -> ClockView {
     let s = &local.state.structure;
     let p = position(&local.state.clock, s, now_ms);
@@ -129,6 +156,32 @@ mod tests {
                 incidents: vec![],
             },
         }
+    }
+
+    #[test]
+    fn frames_within_one_displayed_second_look_the_same() {
+        let l = local();
+        // 20:00 shows until 19:59.000 is passed: 19:59.999 and 19:59.001
+        // show "20:00", 19:59.000 shows "19:59".
+        let a = view(&l, 1);
+        let b = view(&l, 999);
+        let c = view(&l, 1_000);
+        assert!(
+            a.same_on_screen(&b),
+            "{} vs {}",
+            a.remaining_ms,
+            b.remaining_ms
+        );
+        assert!(
+            !b.same_on_screen(&c),
+            "{} vs {}",
+            b.remaining_ms,
+            c.remaining_ms
+        );
+        // Anything else that changes is a new frame at once.
+        let mut more = l.clone();
+        more.state.stats.players_remaining += 1;
+        assert!(!view(&more, 1).same_on_screen(&a));
     }
 
     #[test]
