@@ -468,6 +468,10 @@ impl Actor {
     async fn run(mut self) {
         let mut backoff = Backoff::new(self.cfg.backoff_min, self.cfg.backoff_max);
         let mut failures = 0u32;
+        // Until the first connection of this run, a failure is not "moments
+        // ago": an app started while the host is away shows the cached state
+        // as offline since its last sync, not "Reconnecting" for a while.
+        let mut ever_connected = false;
         loop {
             if failures == 0 {
                 self.status_tx.send_replace(Status::Connecting);
@@ -476,6 +480,7 @@ impl Actor {
                 Ok(ws) => {
                     backoff.reset();
                     failures = 0;
+                    ever_connected = true;
                     let end = self.session(ws).await;
                     self.flush();
                     self.lost_since = local_now_ms();
@@ -514,17 +519,18 @@ impl Actor {
             failures += 1;
             let delay = backoff.next_delay();
             let next = local_now_ms() + delay.as_millis() as i64;
-            self.status_tx.send_replace(if failures <= QUICK_RETRIES {
-                Status::Reconnecting {
-                    next_attempt_at_ms: next,
-                    since_ms: self.lost_since,
-                }
-            } else {
-                Status::Offline {
-                    since_ms: self.lost_since,
-                    next_attempt_at_ms: next,
-                }
-            });
+            self.status_tx
+                .send_replace(if ever_connected && failures <= QUICK_RETRIES {
+                    Status::Reconnecting {
+                        next_attempt_at_ms: next,
+                        since_ms: self.lost_since,
+                    }
+                } else {
+                    Status::Offline {
+                        since_ms: self.lost_since,
+                        next_attempt_at_ms: next,
+                    }
+                });
             let sleep = tokio::time::sleep(delay);
             tokio::pin!(sleep);
             loop {
