@@ -153,9 +153,19 @@ impl Target {
         rss_kib(self.pid)
     }
 
+    /// SIGTERM (every target shuts down cleanly on it), SIGKILL after 5 s.
     pub async fn stop(mut self) {
-        drop(self.child.start_kill());
-        drop(self.child.wait().await);
+        // SAFETY: kill(2) on the child we started.
+        unsafe {
+            libc::kill(self.pid as i32, libc::SIGTERM);
+        }
+        if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+            .await
+            .is_err()
+        {
+            drop(self.child.start_kill());
+            drop(self.child.wait().await);
+        }
     }
 }
 
