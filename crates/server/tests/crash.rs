@@ -12,7 +12,10 @@ use serde_json::json;
 
 #[tokio::test]
 async fn kill_9_mid_burst_keeps_every_acknowledged_op() -> Result<()> {
-    let mut server = TestServer::start(&[])?;
+    // Every change of the burst must stay in the log for the checks below:
+    // a retention far above what 0.7 s of pipelined ops can reach (since
+    // TCP_NODELAY, more than the default 10,000).
+    let mut server = TestServer::start(&["--retention", "1000000"])?;
     let http = server.login(COORD, "Ana").await?;
     let event = server.long_event(&http, "Crash").await?;
 
