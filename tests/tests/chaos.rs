@@ -15,7 +15,7 @@
 //! really happened on the server's clock. The figures are printed at the end.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -57,12 +57,6 @@ fn short_levels() -> Vec<Level> {
             }
         })
         .collect()
-}
-
-#[derive(Default)]
-struct Figures {
-    resets: AtomicU64,
-    stalls: AtomicU64,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,14 +121,14 @@ async fn twenty_clients_through_resets_stalls_stops_and_a_host_crash_lose_nothin
 
     // What the server has, polled, so dealers edit real incidents.
     let latest = Arc::new(Mutex::new(start.clone()));
-    let stop = Arc::new(AtomicBool::new(false));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let poller = {
-        let (latest, stop) = (latest.clone(), stop.clone());
+        let latest = latest.clone();
         let director = Device::login(&base, COORD_CODE, "Poller").await?;
         let event = event.clone();
         tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
+            // Runs until aborted when the faults stop.
+            loop {
                 if let Ok(s) = snapshot(&director, &event).await {
                     *latest.lock().unwrap_or_else(|e| e.into_inner()) = s;
                 }
@@ -207,7 +201,7 @@ async fn twenty_clients_through_resets_stalls_stops_and_a_host_crash_lose_nothin
     }
 
     // The network and the host.
-    let figures = Arc::new(Figures::default());
+    let (mut resets, mut stalls) = (0u64, 0u64);
     let began = Instant::now();
     let mut host_killed = false;
     let mut heals = Vec::new();
@@ -230,10 +224,10 @@ async fn twenty_clients_through_resets_stalls_stops_and_a_host_crash_lose_nothin
         let p = proxies[victim].clone();
         if fault {
             p.reset_current();
-            figures.resets.fetch_add(1, Ordering::Relaxed);
+            resets += 1;
         } else {
             p.stall_current();
-            figures.stalls.fetch_add(1, Ordering::Relaxed);
+            stalls += 1;
             heals.push(tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(hold)).await;
                 p.heal();
@@ -244,7 +238,6 @@ async fn twenty_clients_through_resets_stalls_stops_and_a_host_crash_lose_nothin
     }
 
     // The faults stop: nothing new is made, every laptop runs, every path heals.
-    stop.store(true, Ordering::SeqCst);
     stop_tx.send_replace(true);
     let mut followers = Vec::new();
     for w in workers {
@@ -477,8 +470,8 @@ async fn twenty_clients_through_resets_stalls_stops_and_a_host_crash_lose_nothin
     fig.push(format!("  clients {CLIENTS} ({COORDINATORS} coordinators), Wi-Fi 50–100 ms each way, {} s of faults", CHAOS.as_secs()));
     fig.push(format!(
         "  faults: {} resets, {} stalls (1–6 s), {} clients stopped {:?} (client, at ms, for ms), host kill -9 at {} s, down {} ms",
-        figures.resets.load(Ordering::Relaxed),
-        figures.stalls.load(Ordering::Relaxed),
+        resets,
+        stalls,
         stops.len(),
         stops,
         HOST_KILLED_AT.as_secs(),

@@ -116,12 +116,6 @@ fn cpu_ticks(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// Only processes that are really part of the app (the dbus-run-session
-/// wrapper and its dbus-daemon are the harness, not the app).
-fn app_tree(app_pid: u32) -> Vec<u32> {
-    tree(app_pid)
-}
-
 pub async fn run(app: &Path, display: &str, sample_secs: u64) -> Result<Run> {
     let xdg = tempfile::tempdir()?;
     for d in ["data", "config", "cache", "runtime"] {
@@ -199,14 +193,16 @@ pub async fn run(app: &Path, display: &str, sample_secs: u64) -> Result<Run> {
             std::fs::read_link(format!("/proc/{p}/exe")).ok().as_deref() == Some(want.as_path())
         })
         .context("no app process")?;
-    // Idle: let start-up settle, then read PSS across the app's processes.
+    // Idle: let start-up settle, then read PSS across the app's processes
+    // (the app and its WebKit children; not the dbus-run-session wrapper and
+    // its dbus-daemon, which are the harness).
     tokio::time::sleep(Duration::from_secs(8)).await;
-    let procs = app_tree(app_pid);
+    let procs = tree(app_pid);
     let pss: u64 = procs.iter().map(|p| pss_kib(*p)).sum();
     let t0: u64 = procs.iter().map(|p| cpu_ticks(*p)).sum();
     let w0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(sample_secs)).await;
-    let procs2 = app_tree(app_pid);
+    let procs2 = tree(app_pid);
     let t1: u64 = procs2.iter().map(|p| cpu_ticks(*p)).sum();
     // SAFETY: sysconf only reads a constant.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;

@@ -167,20 +167,13 @@ pub async fn run(kind: Kind, target: &Target, spec: Spec) -> Result<Run> {
     for s in subs {
         drop(s.await);
     }
-    let counted = total - sh.warmup;
-    let per_event = |e: usize| {
-        (sh.warmup..total)
-            .filter(|k| (*k as usize) % events.len() == e)
-            .count() as u64
-    };
+    // Op k goes to event k % events; subscriber i follows event i % events.
+    let mut per_event = vec![0u64; events.len()];
+    for k in sh.warmup..total {
+        per_event[(k as usize) % events.len()] += 1;
+    }
     let expected: u64 = (0..spec.subscribers)
-        .map(|i| {
-            if spec.events > 1 {
-                per_event(i % events.len())
-            } else {
-                counted
-            }
-        })
+        .map(|i| per_event[i % events.len()])
         .sum();
     let missing = expected.saturating_sub(all.len() as u64);
     let q = (total - sh.warmup) / 4;

@@ -401,12 +401,9 @@ impl Watcher {
             for (c, st) in &changes {
                 self.gate.changed(c.as_ref(), st.as_ref());
             }
-            if self
-                .gate
-                .clock
-                .as_ref()
-                .is_none_or(|(_, c, s)| *c != clock || *s != r.state.structure)
-            {
+            if self.gate.clock.as_ref().is_none_or(|(_, c, s)| {
+                *c != clock || s.lock_version != r.state.structure.lock_version
+            }) {
                 // The notices and the replica disagree (should not happen):
                 // trust the replica, quietly.
                 self.gate

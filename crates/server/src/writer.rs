@@ -523,10 +523,11 @@ impl Writer {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => return Ok(()),
         }
-        // Polling: the first subscriber of an event starts the watermark at
-        // what its catch-up held; later polls send what came after.
-        if self.delivery == Delivery::Poll {
-            self.delivered.entry(event_id.to_string()).or_insert(seq);
+        // Polling: a subscriber joining an event nobody follows starts the
+        // watermark at what its catch-up held (an old watermark would send
+        // it those changes a second time); later polls send what came after.
+        if self.delivery == Delivery::Poll && self.subs.get(event_id).is_none_or(Vec::is_empty) {
+            self.delivered.insert(event_id.to_string(), seq);
         }
         let list = self.subs.entry(event_id.to_string()).or_default();
         list.retain(|s| s.conn_id != sub.conn_id);
