@@ -227,6 +227,7 @@ pub fn insert_event(
 }
 
 /// An event's records with its bookkeeping, read inside the write transaction.
+#[derive(Clone)]
 pub struct EventRow {
     pub state: EventState,
     pub seq: u64,
@@ -235,34 +236,32 @@ pub struct EventRow {
 }
 
 pub fn load_event(conn: &Connection, id: &str) -> rusqlite::Result<Option<EventRow>> {
-    conn.query_row(
+    // Cached: preparing this statement cost more than running it, on
+    // every op (seen timing the writer at 50 ops/s).
+    conn.prepare_cached(
         "SELECT details, clock, structure, stats, seq, pruned_through, next_incident
          FROM events WHERE id = ?1",
-        [id],
-        |r| {
-            Ok(EventRow {
-                state: EventState {
-                    details: from_json(&r.get::<_, String>(0)?)?,
-                    clock: from_json(&r.get::<_, String>(1)?)?,
-                    structure: from_json(&r.get::<_, String>(2)?)?,
-                    stats: from_json(&r.get::<_, String>(3)?)?,
-                },
-                seq: r.get(4)?,
-                pruned_through: r.get(5)?,
-                next_incident: r.get(6)?,
-            })
-        },
-    )
+    )?
+    .query_row([id], |r| {
+        Ok(EventRow {
+            state: EventState {
+                details: from_json(&r.get::<_, String>(0)?)?,
+                clock: from_json(&r.get::<_, String>(1)?)?,
+                structure: from_json(&r.get::<_, String>(2)?)?,
+                stats: from_json(&r.get::<_, String>(3)?)?,
+            },
+            seq: r.get(4)?,
+            pruned_through: r.get(5)?,
+            next_incident: r.get(6)?,
+        })
+    })
     .optional()
 }
 
 pub fn event_seq(conn: &Connection, id: &str) -> rusqlite::Result<Option<(u64, u64)>> {
-    conn.query_row(
-        "SELECT seq, pruned_through FROM events WHERE id = ?1",
-        [id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .optional()
+    conn.prepare_cached("SELECT seq, pruned_through FROM events WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
 }
 
 fn severity_str(s: Severity) -> &'static str {
@@ -297,11 +296,10 @@ pub fn load_incident(
     event_id: &str,
     id: &str,
 ) -> rusqlite::Result<Option<Incident>> {
-    conn.query_row(
-        &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE event_id = ?1 AND id = ?2"),
-        params![event_id, id],
-        incident_from_row,
-    )
+    conn.prepare_cached(&format!(
+        "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE event_id = ?1 AND id = ?2"
+    ))?
+    .query_row(params![event_id, id], incident_from_row)
     .optional()
 }
 
