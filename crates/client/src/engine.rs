@@ -1073,6 +1073,7 @@ impl Actor {
                 error,
                 message,
                 current,
+                ..
             } => {
                 let op = self
                     .cache

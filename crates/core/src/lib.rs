@@ -7,6 +7,7 @@
 //! the property tests compute the very same clock position for the same instant,
 //! and it is the line this crate must never cross.
 
+pub mod audit;
 pub mod clock;
 pub mod event;
 pub mod incident;

@@ -216,6 +216,8 @@ pub fn validate_op_id(op_id: &str) -> Result<(), OpError> {
 pub enum Role {
     Coordinator,
     Dealer,
+    /// A wall screen or a signage script: reads everything, sends no op.
+    Display,
 }
 
 impl Role {
@@ -223,22 +225,29 @@ impl Role {
         match self {
             Role::Coordinator => "coordinator",
             Role::Dealer => "dealer",
+            Role::Display => "display",
         }
     }
+
+    /// Every role, in the order the role table in `docs/protocol.md` lists them.
+    pub const ALL: [Role; 3] = [Role::Coordinator, Role::Dealer, Role::Display];
 
     pub fn parse(s: &str) -> Option<Role> {
         match s {
             "coordinator" => Some(Role::Coordinator),
             "dealer" => Some(Role::Dealer),
+            "display" => Some(Role::Display),
             _ => None,
         }
     }
 
     /// Dealers report from the table (stats and incidents); only a
-    /// coordinator runs the clock and edits the structure.
+    /// coordinator runs the clock and edits the structure; a display changes
+    /// nothing, so a wall PC left unattended cannot be used to pause the clock.
     pub fn may(self, op: &Op) -> bool {
         match self {
             Role::Coordinator => true,
+            Role::Display => false,
             Role::Dealer => matches!(
                 op,
                 Op::StatsBust { .. }
@@ -252,6 +261,12 @@ impl Role {
     }
 
     pub fn may_create_events(self) -> bool {
+        self == Role::Coordinator
+    }
+
+    /// Pairing codes, the device list, revocation and the audit trail: the
+    /// floor's record of who did what is for the people who run the floor.
+    pub fn may_manage(self) -> bool {
         self == Role::Coordinator
     }
 }

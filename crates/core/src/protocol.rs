@@ -106,6 +106,10 @@ pub enum ServerMsg {
         message: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         current: Option<Value>,
+        /// With `rate_limited`: how long to wait before sending it again. The
+        /// op was neither applied nor remembered, so the same op id may be resent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
     Pong {
         client_time_ms: i64,
@@ -163,6 +167,13 @@ pub struct ErrorBody {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current: Option<Value>,
+    /// With `rate_limited` (429): how long to wait before trying again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+    /// With a 401: true when the token was revoked by a coordinator, so a
+    /// client must not quietly log in again with a stored join code.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub revoked: bool,
 }
 
 /// `POST /api/events` body.
@@ -210,6 +221,85 @@ pub struct EventSummary {
     pub name: String,
     pub seq: u64,
     pub created_at_ms: i64,
+}
+
+/// `POST /api/pairing` body: the role the paired device will get.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairingRequest {
+    pub role: Role,
+}
+
+/// A short pairing code, as made by `POST /api/pairing` and listed by
+/// `GET /api/pairing`. It is redeemed once through `POST /api/session`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairingCode {
+    pub code: String,
+    pub role: Role,
+    pub expires_at_ms: i64,
+}
+
+/// `GET /api/pairing` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairingList {
+    pub codes: Vec<PairingCode>,
+}
+
+/// One joined device, as in `GET /api/devices`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    pub operator_id: String,
+    pub name: String,
+    pub device: String,
+    pub role: Role,
+    /// The source address it joined from.
+    pub address: String,
+    /// `join_code` or `pairing`.
+    pub via: String,
+    pub created_at_ms: i64,
+    /// Last request or WebSocket frame seen from it (kept to ~30 s).
+    pub last_seen_ms: i64,
+    /// WebSockets open now.
+    pub connections: u32,
+    pub revoked: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at_ms: Option<i64>,
+}
+
+/// `GET /api/devices` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceList {
+    pub devices: Vec<DeviceInfo>,
+}
+
+/// One accepted change in an event's audit trail: who, from where, when,
+/// what, and the records before and after. Never pruned with the change log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub seq: u64,
+    pub op_id: String,
+    /// Server time the change was applied.
+    pub at_ms: i64,
+    pub operator_id: String,
+    pub name: String,
+    pub device: String,
+    pub role: Role,
+    pub address: String,
+    pub op: Op,
+    /// The records the op touched as they were before it…
+    pub before: Value,
+    /// …and after it.
+    pub after: Value,
+    /// One line for the floor, e.g. "added 5:00 to level 2 (12:31 → 17:31 left)".
+    pub summary: String,
+    /// The incident it created or edited, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident_id: Option<String>,
+}
+
+/// `GET /api/events/{id}/audit` answer, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditList {
+    pub entries: Vec<AuditEntry>,
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ impl ApiError {
                 error: error.to_string(),
                 message: message.into(),
                 current: None,
+                retry_after_ms: None,
+                revoked: false,
             },
         }
     }

@@ -162,7 +162,7 @@ pub fn load_sessions(conn: &Connection) -> rusqlite::Result<Vec<(String, Actor)>
                 operator_id: r.get(1)?,
                 name: r.get(2)?,
                 device: r.get(3)?,
-                role: Role::parse(&role).unwrap_or(Role::Dealer),
+                role: Role::parse(&role).unwrap_or(Role::Display),
             },
         ))
     })?;

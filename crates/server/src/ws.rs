@@ -82,6 +82,7 @@ fn rejected_frame(op_id: &str, e: ApiError) -> Frame {
         error: e.body.error,
         message: e.body.message,
         current: e.body.current,
+        retry_after_ms: e.body.retry_after_ms,
     })
 }
 
@@ -97,6 +98,7 @@ fn outcome_frame(op_id: &str, outcome: Result<OpOutcome, ApiError>) -> Frame {
             error: body.error,
             message: body.message,
             current: body.current,
+            retry_after_ms: body.retry_after_ms,
         }),
         Err(e) => rejected_frame(op_id, e),
     }
