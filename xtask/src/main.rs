@@ -237,22 +237,41 @@ fn fuzz(args: &[String]) -> Result<()> {
             corpus.display()
         ));
         // Inputs are named by their hash, so copying the kept corpus over
-        // the scratch one only adds what it lacks; cmin then keeps the
-        // smallest set with the same coverage, in place.
+        // the scratch one only adds what it lacks. Two passes of cmin: the
+        // scratch corpus keeps every input that reaches new code or a new
+        // hit count (what the next run mutates best); the committed one
+        // only what reaches new code (`-use_counters=0`), a tenth of the
+        // size for the same edges, so the repository stays small.
         for f in files_of(&corpus)? {
             if let Some(name) = f.file_name() {
                 std::fs::copy(&f, scratch.join(name))?;
             }
         }
+        let minimized = work.join(format!("{t}-min"));
+        if minimized.exists() {
+            std::fs::remove_dir_all(&minimized)?;
+        }
+        std::fs::create_dir_all(&minimized)?;
+        let cmin_log = std::fs::File::create(work.join(format!("{t}-cmin.log")))?;
         let mut cmin = cargo_fuzz("cmin", &build_dir);
         cmin.arg(t).arg(&scratch);
-        let cmin_log = std::fs::File::create(work.join(format!("{t}-cmin.log")))?;
+        status(
+            cmin.stdout(cmin_log.try_clone()?)
+                .stderr(cmin_log.try_clone()?),
+        )?;
+        for f in files_of(&scratch)? {
+            if let Some(name) = f.file_name() {
+                std::fs::copy(&f, minimized.join(name))?;
+            }
+        }
+        let mut cmin = cargo_fuzz("cmin", &build_dir);
+        cmin.arg(t).arg(&minimized).args(["--", "-use_counters=0"]);
         status(cmin.stdout(cmin_log.try_clone()?).stderr(cmin_log))?;
         for f in files_of(&corpus)? {
             std::fs::remove_file(f)?;
         }
         let (mut files, mut bytes) = (0u64, 0u64);
-        for f in files_of(&scratch)? {
+        for f in files_of(&minimized)? {
             if let Some(name) = f.file_name() {
                 bytes += std::fs::copy(&f, corpus.join(name))?;
                 files += 1;
