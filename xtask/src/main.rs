@@ -205,8 +205,20 @@ fn fuzz(args: &[String]) -> Result<()> {
             .context("cannot run cargo fuzz")?;
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();
         if !ran.success() {
-            let tail: Vec<&str> = text.lines().rev().take(40).collect();
-            eprintln!("{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+            // The broken property, as the harness worded it; the log has
+            // the backtrace.
+            let lines: Vec<&str> = text.lines().collect();
+            let from = lines
+                .iter()
+                .position(|l| l.contains("panicked at"))
+                .unwrap_or(lines.len().saturating_sub(20));
+            let excerpt: Vec<&str> = lines[from..]
+                .iter()
+                .copied()
+                .take_while(|l| !l.starts_with("stack backtrace:"))
+                .take(20)
+                .collect();
+            eprintln!("{}", excerpt.join("\n"));
             let new: Vec<PathBuf> = files_of(&artifacts)?
                 .into_iter()
                 .filter(|p| !crashes_before.contains(p))

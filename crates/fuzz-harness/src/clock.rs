@@ -76,7 +76,10 @@ fn check_any(u: &mut Unstructured<'_>) -> Result<()> {
     let (t1, t2) = (a.min(b), a.max(b));
     let (p1, p2) = (sane(&c, &s, t1), sane(&c, &s, t2));
     if c.running {
-        assert!(order(&p1) <= order(&p2), "{c:?}: {p1:?} at {t1}, {p2:?} at {t2}");
+        assert!(
+            order(&p1) <= order(&p2),
+            "{c:?}: {p1:?} at {t1}, {p2:?} at {t2}"
+        );
         // Before its anchor a clock shows the anchor, never the future.
         if t1 <= c.anchor_ms {
             assert_eq!(p1, position(&c, &s, c.anchor_ms));
@@ -123,7 +126,11 @@ fn check_stored(u: &mut Unstructured<'_>) -> Result<()> {
     let m = c.materialize(&s, now);
     for t in [now, later, now.max(c.anchor_ms)] {
         if t >= m.anchor_ms {
-            assert_eq!(position(&m, &s, t), position(&c, &s, t), "materialize at {now}");
+            assert_eq!(
+                position(&m, &s, t),
+                position(&c, &s, t),
+                "materialize at {now}"
+            );
         }
     }
 
@@ -132,7 +139,11 @@ fn check_stored(u: &mut Unstructured<'_>) -> Result<()> {
         (Some(started), None) => {
             assert!(!c.running && started.running);
             edited(&c, &started, now);
-            assert_eq!(held(&started), at(&shown), "starting changed the time shown");
+            assert_eq!(
+                held(&started),
+                at(&shown),
+                "starting changed the time shown"
+            );
         }
         (None, Some(paused)) => {
             assert!(c.running && !paused.running);
@@ -154,8 +165,8 @@ fn check_stored(u: &mut Unstructured<'_>) -> Result<()> {
     edited(&c, &adjusted, now);
     assert_eq!(adjusted.running, c.running);
     assert_eq!(adjusted.level_index, shown.level_index);
-    let want = (i128::from(shown.remaining_ms) + i128::from(delta))
-        .clamp(0, i128::from(MAX_REMAINING_MS));
+    let want =
+        (i128::from(shown.remaining_ms) + i128::from(delta)).clamp(0, i128::from(MAX_REMAINING_MS));
     assert_eq!(i128::from(adjusted.remaining_ms), want, "adjust by {delta}");
     sane(&adjusted, &s, later);
 
@@ -192,7 +203,10 @@ fn check_stored(u: &mut Unstructured<'_>) -> Result<()> {
             assert!(shown.running && shown.level_index < s.last_index());
             assert!(tn > now);
             let before = position(&c, &s, tn - 1);
-            assert_eq!(before.level_index, shown.level_index, "alert at {tn} is late");
+            assert_eq!(
+                before.level_index, shown.level_index,
+                "alert at {tn} is late"
+            );
             let after = position(&c, &s, tn);
             let next = shown.level_index + 1;
             assert_eq!(
@@ -239,7 +253,10 @@ fn at(p: &Position) -> (usize, i64) {
 fn edited(old: &ClockState, new: &ClockState, now: i64) {
     assert_eq!(new.epoch, old.epoch + 1, "an edit is a new epoch");
     assert_eq!(new.anchor_ms, now.max(old.anchor_ms));
-    assert!((0..=MAX_REMAINING_MS).contains(&new.remaining_ms), "{new:?}");
+    assert!(
+        (0..=MAX_REMAINING_MS).contains(&new.remaining_ms),
+        "{new:?}"
+    );
 }
 
 /// Between two instants after its anchor, a running clock uses up exactly
@@ -264,10 +281,13 @@ fn runs_at_one_ms_per_ms(
     let passed = i128::from(t2) - i128::from(t1);
     if p2.finished {
         let left = i128::from(p1.remaining_ms) + through(s.last_index());
-        assert!(left <= passed, "finished early: {p1:?} at {t1}, {p2:?} at {t2}");
+        assert!(
+            left <= passed,
+            "finished early: {p1:?} at {t1}, {p2:?} at {t2}"
+        );
     } else {
-        let used = i128::from(p1.remaining_ms) + through(p2.level_index)
-            - i128::from(p2.remaining_ms);
+        let used =
+            i128::from(p1.remaining_ms) + through(p2.level_index) - i128::from(p2.remaining_ms);
         assert_eq!(used, passed, "{c:?}: {p1:?} at {t1}, {p2:?} at {t2}");
     }
 }

@@ -115,7 +115,10 @@ pub fn check(data: &[u8]) {
             return;
         }
     };
-    assert!(data.len() <= MAX_MESSAGE_BYTES, "an oversized frame was read");
+    assert!(
+        data.len() <= MAX_MESSAGE_BYTES,
+        "an oversized frame was read"
+    );
 
     // Re-encoding what was read and reading it again gives the same
     // message. Without the size limit: numbers may re-encode longer
@@ -147,7 +150,10 @@ fn check_op_message(op_id: &str, raw: &Value) {
             assert!(!coordinator_only(d), "a dealer may send {d:?}");
         }
         (Ok(c), Err(e)) => {
-            assert_eq!(e.code, "forbidden", "{c:?} is fine for a coordinator: {e:?}");
+            assert_eq!(
+                e.code, "forbidden",
+                "{c:?} is fine for a coordinator: {e:?}"
+            );
             assert!(coordinator_only(c), "a dealer was refused {c:?}");
         }
         (Err(e), Ok(d)) => panic!("a dealer may send {d:?} but a coordinator may not: {e:?}"),
@@ -254,10 +260,7 @@ mod tests {
         let msg = r#"{"type":"ping","client_time_ms":5}"#;
         let mut padded = frame_of(msg);
         padded.resize(MAX_MESSAGE_BYTES, b' ');
-        assert_eq!(
-            decode(&padded),
-            Ok(ClientMsg::Ping { client_time_ms: 5 })
-        );
+        assert_eq!(decode(&padded), Ok(ClientMsg::Ping { client_time_ms: 5 }));
         padded.push(b' ');
         assert_eq!(decode(&padded).map_err(|r| r.code), Err("too_large"));
         check(&padded);

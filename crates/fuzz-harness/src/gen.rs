@@ -123,7 +123,14 @@ pub fn client_levels(u: &mut Unstructured<'_>) -> Result<Vec<Level>> {
         0 => levels.clear(),
         1 => {
             let i = u.choose_index(levels.len())?;
-            let d = *u.choose(&[0, MIN_LEVEL_MS - 1, MAX_LEVEL_MS + 1, -1, i64::MIN, i64::MAX])?;
+            let d = *u.choose(&[
+                0,
+                MIN_LEVEL_MS - 1,
+                MAX_LEVEL_MS + 1,
+                -1,
+                i64::MIN,
+                i64::MAX,
+            ])?;
             match &mut levels[i] {
                 Level::Play { duration_ms, .. } | Level::Break { duration_ms, .. } => {
                     *duration_ms = d

@@ -360,14 +360,7 @@ fn goes_back(from: IncidentStatus, to: IncidentStatus, reopen: bool) -> bool {
 }
 
 /// An accepted op did what it says and touched only its own records.
-fn accepted(
-    before: &Event,
-    role: Role,
-    op: &Op,
-    now: i64,
-    new_id: &str,
-    r: &ChangeRecords,
-) {
+fn accepted(before: &Event, role: Role, op: &Op, now: i64, new_id: &str, r: &ChangeRecords) {
     assert!(role == Role::Coordinator || !coordinator_only(op));
     op.validate().expect("an accepted op is valid");
     let st = &before.state;
@@ -563,7 +556,11 @@ fn holds(event: &Event, now: i64) {
         "more players left than entered: {:?}",
         st.stats
     );
-    assert_eq!(st.stats, st.stats.derive(&st.details), "stale derived figures");
+    assert_eq!(
+        st.stats,
+        st.stats.derive(&st.details),
+        "stale derived figures"
+    );
     assert!(st.stats.average_stack <= st.stats.total_chips);
     assert!(c.level_index <= s.last_index(), "{c:?} past the structure");
     assert!(

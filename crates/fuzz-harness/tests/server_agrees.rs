@@ -47,10 +47,19 @@ fn the_harness_checks_ops_as_the_server_does() -> Result<()> {
     assert!(ops > 0, "no op message among the frame inputs");
     for (op_id, op) in [
         ("a-1", json!({"type": "clock.adjust", "delta_ms": 0})),
-        ("a-1", json!({"type": "clock.adjust", "delta_ms": 86_400_001})),
-        ("a-1", json!({"type": "structure.update", "base_version": 1, "levels": []})),
+        (
+            "a-1",
+            json!({"type": "clock.adjust", "delta_ms": 86_400_001}),
+        ),
+        (
+            "a-1",
+            json!({"type": "structure.update", "base_version": 1, "levels": []}),
+        ),
         ("a-1", json!({"type": "stats.bust", "count": 0})),
-        ("a-1", json!({"type": "incident.update", "incident_id": "inc-1", "base_version": 1})),
+        (
+            "a-1",
+            json!({"type": "incident.update", "incident_id": "inc-1", "base_version": 1}),
+        ),
         ("", json!({"type": "clock.start"})),
         ("tab\there", json!({"type": "clock.start"})),
         (&"x".repeat(101), json!({"type": "clock.start"})),
