@@ -9,9 +9,9 @@
 //! and fails the ordinary test run if the bug ever comes back. The fuzz
 //! targets in `fuzz/` are one call each into this crate.
 //!
-//! The harness never changes what it checks: it only calls `pitboss-core`
-//! and states, independently of it, what a director or a dealer must be
-//! able to rely on. It must stay free of I/O and of the server crate, so a
+//! The harness only calls `pitboss-core` and states, independently of it,
+//! what a director or a dealer must be able to rely on. The library (its
+//! tests aside) must stay free of I/O and of the server crate, so that a
 //! fuzz build stays small and fast.
 
 pub mod clock;
