@@ -135,6 +135,15 @@ pub fn check(data: &[u8]) {
 fn check_op_message(op_id: &str, raw: &Value) {
     let as_coordinator = check_op(Role::Coordinator, op_id, raw);
     let as_dealer = check_op(Role::Dealer, op_id, raw);
+    // A wall display sends nothing: every op that reads as an op is
+    // refused as forbidden, whatever it is.
+    match check_op(Role::Display, op_id, raw) {
+        Ok(op) => panic!("a display may send {op:?}"),
+        Err(e) => assert!(
+            matches!(e.code, "invalid" | "forbidden"),
+            "a display got {e:?}"
+        ),
+    }
     for r in [&as_coordinator, &as_dealer] {
         if let Err(e) = r {
             assert!(

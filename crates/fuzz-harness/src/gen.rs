@@ -29,11 +29,7 @@ pub const MAX_INSTANT_MS: i64 = 1 << 53;
 pub const MAX_COUNTER: u64 = 1 << 40;
 
 pub fn role(u: &mut Unstructured<'_>) -> Result<Role> {
-    Ok(if u.arbitrary::<bool>()? {
-        Role::Dealer
-    } else {
-        Role::Coordinator
-    })
+    Ok(*u.choose(&Role::ALL)?)
 }
 
 pub fn severity(u: &mut Unstructured<'_>) -> Result<Severity> {

@@ -266,6 +266,12 @@ pub fn step(event: &mut Event, role: Role, op: &Op, now: i64) {
             "a dealer got {result:?} for {op:?}"
         );
     }
+    if role == Role::Display {
+        assert!(
+            matches!(result, Err(OpError::Forbidden(_))),
+            "a display got {result:?} for {op:?}"
+        );
+    }
 
     match result {
         Err(e) => {
@@ -362,6 +368,7 @@ fn goes_back(from: IncidentStatus, to: IncidentStatus, reopen: bool) -> bool {
 /// An accepted op did what it says and touched only its own records.
 fn accepted(before: &Event, role: Role, op: &Op, now: i64, new_id: &str, r: &ChangeRecords) {
     assert!(role == Role::Coordinator || !coordinator_only(op));
+    assert!(role != Role::Display, "a display changed {op:?}");
     op.validate().expect("an accepted op is valid");
     let st = &before.state;
     let s = &st.structure;
