@@ -39,15 +39,8 @@ impl Replica {
             return Applied::Gap;
         }
         self.seq = seq;
-        if let Some(c) = records.clock {
-            self.state.clock = c;
-        }
-        if let Some(s) = records.stats {
-            self.state.stats = s;
-        }
-        if let Some(s) = &records.structure {
-            self.state.structure = s.clone();
-        }
+        let st = &mut self.state;
+        records.replace_in(&mut st.clock, &mut st.stats, &mut st.structure);
         if let Some(i) = &records.incident {
             match self.state.incidents.iter_mut().find(|x| x.id == i.id) {
                 Some(x) => *x = i.clone(),

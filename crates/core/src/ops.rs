@@ -349,6 +349,25 @@ pub struct ChangeRecords {
     pub incident: Option<Incident>,
 }
 
+impl ChangeRecords {
+    /// Replaces the event-level records this change carries (clock, stats,
+    /// structure) in `state`. The one rule for applying a change, shared by
+    /// the server's in-memory row and every client's replica: replace what
+    /// the change touched, never re-run the op. Incidents live in their own
+    /// list or table, so each side upserts [`ChangeRecords::incident`] itself.
+    pub fn replace_in(&self, clock: &mut ClockState, stats: &mut Stats, structure: &mut Structure) {
+        if let Some(c) = self.clock {
+            *clock = c;
+        }
+        if let Some(s) = self.stats {
+            *stats = s;
+        }
+        if let Some(s) = &self.structure {
+            *structure = s.clone();
+        }
+    }
+}
+
 /// Everything [`apply`] needs besides the op and the event's records.
 pub struct ApplyContext<'a> {
     pub actor: &'a Actor,

@@ -733,15 +733,7 @@ fn apply_op(
                 store::prune_changes(tx, &c.event_id, pruned_through).map_err(internal)?;
             }
             let mut state = row.state;
-            if let Some(clock) = &records.clock {
-                state.clock = *clock;
-            }
-            if let Some(stats) = &records.stats {
-                state.stats = *stats;
-            }
-            if let Some(structure) = &records.structure {
-                state.structure = structure.clone();
-            }
+            records.replace_in(&mut state.clock, &mut state.stats, &mut state.structure);
             let row = EventRow {
                 state,
                 seq,
