@@ -748,16 +748,13 @@ impl Actor {
         format!("{base}/ws?token={token}")
     }
 
-    /// Logs in again on the app's own behalf, after the server forgot the
-    /// token. Only with a long join code: a pairing code is single use, and
-    /// a code the server refuses will not work on the next try either, so
-    /// both sign the device out rather than retry forever.
+    /// Logs in with the configured code when there is no session (the first
+    /// time, or after the server forgot the token). A code the server
+    /// refuses will not work on the next try either — a pairing code is
+    /// single use — so a 401 signs the device out instead of retrying.
     async fn login(&self) -> anyhow::Result<StoredSession> {
         if let Some(reason) = self.cache.signed_out(&self.cfg.server)? {
             return Err(SignedOutErr(reason).into());
-        }
-        if is_pairing_code(&self.cfg.join_code) {
-            return Err(SignedOutErr(PAIRING_SPENT.into()).into());
         }
         let r = self
             .http
@@ -769,10 +766,14 @@ impl Actor {
             let status = r.status();
             let body = error_body(&r.bytes().await.unwrap_or_default());
             if status == reqwest::StatusCode::UNAUTHORIZED {
-                let revoked = body.as_ref().is_some_and(|b| b.revoked);
-                return Err(
-                    SignedOutErr(if revoked { REVOKED } else { CODE_REFUSED }.into()).into(),
-                );
+                let reason = if body.as_ref().is_some_and(|b| b.revoked) {
+                    REVOKED
+                } else if is_pairing_code(&self.cfg.join_code) {
+                    PAIRING_SPENT
+                } else {
+                    CODE_REFUSED
+                };
+                return Err(SignedOutErr(reason.into()).into());
             }
             if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
                 let ms = body

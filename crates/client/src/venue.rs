@@ -239,9 +239,10 @@ impl Venue {
         Ok(stored)
     }
 
-    /// The token to call with. Logging in again on the app's own behalf is
-    /// only done with a long join code: a pairing code is single use, and a
-    /// signed-out device waits for a person.
+    /// The token to call with, logging in on the app's own behalf when
+    /// there is none. A signed-out device waits for a person; a code the
+    /// server refuses (a spent pairing code, a changed join code) signs the
+    /// device out rather than being tried again and again.
     async fn token(&self) -> Result<String, VenueError> {
         if let Some(reason) = self.signed_out() {
             return Err(VenueError::SignedOut(reason));
@@ -249,18 +250,22 @@ impl Venue {
         if let Some(s) = self.stored_session() {
             return Ok(s.token);
         }
-        if is_pairing_code(&self.cfg.join_code) {
-            return Err(self.sign_out(PAIRING_SPENT));
-        }
         match self.post_session().await {
             Ok(s) => Ok(s.token),
-            Err(VenueError::Unauthorized(_)) => Err(self.sign_out(CODE_REFUSED)),
+            Err(VenueError::Unauthorized(_)) => {
+                Err(self.sign_out(if is_pairing_code(&self.cfg.join_code) {
+                    PAIRING_SPENT
+                } else {
+                    CODE_REFUSED
+                }))
+            }
+            Err(VenueError::SignedOut(reason)) => Err(self.sign_out(&reason)),
             Err(e) => Err(e),
         }
     }
 
-    /// Sends an authorised request, logging in again once (long codes only)
-    /// if the server no longer knows the token. A revoked token signs the
+    /// Sends an authorised request, logging in again once if the server no
+    /// longer knows the token. A revoked token signs the
     /// device out instead: a coordinator cut it off on purpose.
     async fn call(
         &self,
