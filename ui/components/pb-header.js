@@ -46,7 +46,7 @@ class PbHeader extends HTMLElement {
       h(
         "div",
         { class: "bar" },
-        h("div", { class: "brand" }, h("span", { class: "mark", "aria-hidden": "true", text: "♠" }), " Pitboss"),
+        h("div", { class: "brand", title: "Pitboss" }, h("span", { class: "mark", "aria-hidden": "true", text: "♠" }), h("span", { class: "brand-word", text: " Pitboss" })),
         this.eventName,
         this.roleEl,
         nav,

@@ -190,9 +190,6 @@ class PbIncidents extends HTMLElement {
       i.note ? h("p", { class: "inc-note", text: i.note }) : null,
       h("p", { class: "inc-meta", text: meta(i) }),
       !this.shows || this.shows.incidentActions ? h("div", { class: "inc-actions" },
-        this.shows && this.shows.history
-          ? h("button", { type: "button", class: "btn-small btn-quiet", dataset: { action: "history" }, text: "History", onclick: () => this.openDetail(i) })
-          : null,
         actionsFor(i).map((a) =>
           h("button", {
             type: "button",
@@ -203,7 +200,10 @@ class PbIncidents extends HTMLElement {
             title: busy ? "Waiting for the server to confirm your last change to this incident" : null,
             onclick: () => (a === "edit" ? this.openEditor(i) : submit(transitionOp(i, a))),
           }),
-        )) : null,
+        ),
+        this.shows && this.shows.history
+          ? h("button", { type: "button", class: "btn-small btn-quiet", dataset: { action: "history" }, text: "History", title: "Who changed this incident, and when", onclick: () => this.openDetail(i) })
+          : null) : null,
     );
   }
 
