@@ -1027,3 +1027,43 @@ async fn push_notices(app: AppHandle, client: Arc<Client>) {
         drop(app.emit(events::NOTICE, payload));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The UI reads these shapes (ui/lib/forms.js normalizeError,
+    /// ui/lib/status.js); a rename here would silently break it.
+    #[test]
+    fn trust_errors_keep_the_shape_the_ui_reads() {
+        let e = CmdError::from(VenueError::SignedOut(pitboss_client::venue::REVOKED.into()));
+        assert_eq!(
+            serde_json::to_value(&e).ok(),
+            Some(json!({"code": "signed_out", "message": pitboss_client::venue::REVOKED}))
+        );
+        let e = CmdError::from(VenueError::Refused {
+            status: 429,
+            code: "rate_limited".into(),
+            message: "too many attempts".into(),
+            current: None,
+            retry_after_ms: Some(20_000),
+        });
+        assert_eq!(
+            serde_json::to_value(&e).ok(),
+            Some(
+                json!({"code": "rate_limited", "message": "too many attempts", "retryAfterMs": 20_000})
+            )
+        );
+        let v = serde_json::to_value(PairingView {
+            code: "123456".into(),
+            role: Role::Display,
+            expires_at_ms: 5,
+            server_now_ms: 1,
+        })
+        .ok();
+        assert_eq!(
+            v,
+            Some(json!({"code": "123456", "role": "display", "expiresAtMs": 5, "serverNowMs": 1}))
+        );
+    }
+}
