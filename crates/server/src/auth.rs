@@ -1,15 +1,18 @@
 //! Join codes, session tokens and roles.
 //!
-//! A device joins with a join code (one for coordinators, one for dealers)
-//! and gets a random bearer token. Tokens are stored only as SHA-256 hashes,
+//! A device joins with a long join code (one per role: coordinator, dealer,
+//! display) or a one-time 6-digit pairing code made by a coordinator, and
+//! gets a random 256-bit bearer token. Tokens are stored only as SHA-256 hashes,
 //! so a copied store does not hand out working tokens, and they survive a
 //! server restart, so a host that restarts does not log every screen out.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use pitboss_core::ops::{Actor, Role};
-use rand::RngCore;
+use pitboss_core::protocol::PairingCode;
+use rand::{Rng, RngCore};
 use sha2::{Digest, Sha256};
 
 /// Random bytes as lowercase hex, from the OS-seeded CSPRNG.
@@ -50,40 +53,197 @@ fn same(a: &str, b: &str) -> bool {
 pub struct JoinCodes {
     pub coordinator: String,
     pub dealer: String,
+    /// For wall screens and signage: reads everything, changes nothing.
+    pub display: String,
+}
+
+/// A session as the server holds it in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub actor: Actor,
+    /// Revoked by a coordinator: the token is refused with `revoked: true`.
+    pub revoked: bool,
+}
+
+/// What a token is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Valid(Actor),
+    Revoked,
+    Unknown,
+}
+
+/// How long a pairing code stays valid.
+pub const PAIRING_TTL: Duration = Duration::from_secs(5 * 60);
+/// Most pairing codes outstanding at once: each one is a chance for a
+/// guesser, so the space of live codes stays tiny against 10^6.
+pub const MAX_PAIRING_CODES: usize = 10;
+
+struct Pairing {
+    role: Role,
+    expires_at_ms: i64,
+}
+
+/// How a device joined, as listed to the coordinator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    JoinCode,
+    Pairing,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::JoinCode => "join_code",
+            Via::Pairing => "pairing",
+        }
+    }
 }
 
 pub struct Auth {
     codes: JoinCodes,
     /// token hash → who holds it. Loaded from the store at start, added to by
-    /// the writer after a session commits.
-    pub sessions: Arc<RwLock<HashMap<String, Actor>>>,
+    /// the writer after a session commits, marked by a revoke.
+    pub sessions: Arc<RwLock<HashMap<String, Session>>>,
+    /// Outstanding one-time pairing codes. Kept in memory only: they live
+    /// five minutes, and a restarted host shows new ones.
+    pairing: Mutex<HashMap<String, Pairing>>,
 }
 
 impl Auth {
-    pub fn new(codes: JoinCodes, sessions: Arc<RwLock<HashMap<String, Actor>>>) -> Auth {
-        Auth { codes, sessions }
+    pub fn new(codes: JoinCodes, sessions: Arc<RwLock<HashMap<String, Session>>>) -> Auth {
+        Auth {
+            codes,
+            sessions,
+            pairing: Mutex::default(),
+        }
     }
 
     pub fn codes(&self) -> &JoinCodes {
         &self.codes
     }
 
-    /// The role a join code grants, if any. Codes are compared ignoring case
-    /// and surrounding spaces, as people type them.
+    /// The role a long join code grants, if any. Codes are compared ignoring
+    /// case and surrounding spaces, as people type them.
     pub fn role_for_code(&self, code: &str) -> Option<Role> {
         let code = code.trim().to_ascii_uppercase();
-        if same(&code, &self.codes.coordinator.to_ascii_uppercase()) {
-            Some(Role::Coordinator)
-        } else if same(&code, &self.codes.dealer.to_ascii_uppercase()) {
-            Some(Role::Dealer)
-        } else {
-            None
+        let mut found = None;
+        // Every code is compared, so timing does not tell which one was close.
+        for (c, role) in [
+            (&self.codes.coordinator, Role::Coordinator),
+            (&self.codes.dealer, Role::Dealer),
+            (&self.codes.display, Role::Display),
+        ] {
+            if same(&code, &c.to_ascii_uppercase()) {
+                found = Some(role);
+            }
+        }
+        found
+    }
+
+    /// A 6-digit pairing code for `role`, valid [`PAIRING_TTL`].
+    pub fn create_pairing(&self, role: Role, now_ms: i64) -> Result<PairingCode, String> {
+        let mut map = self.pairing.lock().map_err(|_| "pairing codes unavailable")?;
+        map.retain(|_, p| p.expires_at_ms > now_ms);
+        if map.len() >= MAX_PAIRING_CODES {
+            return Err(format!(
+                "at most {MAX_PAIRING_CODES} pairing codes may be outstanding; cancel one or wait for one to expire"
+            ));
+        }
+        let code = loop {
+            let n = rand::rng().random_range(0..1_000_000u32);
+            let c = format!("{n:06}");
+            if !map.contains_key(&c) {
+                break c;
+            }
+        };
+        let expires_at_ms = now_ms + PAIRING_TTL.as_millis() as i64;
+        map.insert(
+            code.clone(),
+            Pairing {
+                role,
+                expires_at_ms,
+            },
+        );
+        Ok(PairingCode {
+            code,
+            role,
+            expires_at_ms,
+        })
+    }
+
+    pub fn list_pairing(&self, now_ms: i64) -> Vec<PairingCode> {
+        let Ok(mut map) = self.pairing.lock() else {
+            return Vec::new();
+        };
+        map.retain(|_, p| p.expires_at_ms > now_ms);
+        let mut codes: Vec<PairingCode> = map
+            .iter()
+            .map(|(code, p)| PairingCode {
+                code: code.clone(),
+                role: p.role,
+                expires_at_ms: p.expires_at_ms,
+            })
+            .collect();
+        codes.sort_by_key(|c| c.expires_at_ms);
+        codes
+    }
+
+    /// Cancels one pairing code; false when there was none.
+    pub fn cancel_pairing(&self, code: &str) -> bool {
+        self.pairing
+            .lock()
+            .map(|mut m| m.remove(code.trim()).is_some())
+            .unwrap_or(false)
+    }
+
+    /// Withdraws every pairing code (venue-wide guessing).
+    pub fn withdraw_pairing(&self) {
+        if let Ok(mut m) = self.pairing.lock() {
+            m.clear();
         }
     }
 
-    pub fn lookup(&self, token: &str) -> Option<Actor> {
+    /// The role and way in for a code typed at join: a long join code, or a
+    /// pairing code, which is used up by this call.
+    pub fn redeem(&self, code: &str, now_ms: i64) -> Option<(Role, Via)> {
+        if let Some(role) = self.role_for_code(code) {
+            return Some((role, Via::JoinCode));
+        }
+        let code = code.trim();
+        if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let mut map = self.pairing.lock().ok()?;
+        let p = map.remove(code)?;
+        (p.expires_at_ms > now_ms).then_some((p.role, Via::Pairing))
+    }
+
+    pub fn lookup(&self, token: &str) -> Lookup {
         let hash = hash_token(token);
-        self.sessions.read().ok()?.get(&hash).cloned()
+        let Ok(map) = self.sessions.read() else {
+            return Lookup::Unknown;
+        };
+        match map.get(&hash) {
+            Some(s) if s.revoked => Lookup::Revoked,
+            Some(s) => Lookup::Valid(s.actor.clone()),
+            None => Lookup::Unknown,
+        }
+    }
+
+    /// Marks every session of `operator_id` revoked; false when it has none.
+    pub fn revoke(&self, operator_id: &str) -> bool {
+        let Ok(mut map) = self.sessions.write() else {
+            return false;
+        };
+        let mut any = false;
+        for s in map.values_mut() {
+            if s.actor.operator_id == operator_id {
+                s.revoked = true;
+                any = true;
+            }
+        }
+        any
     }
 }
 
@@ -97,15 +257,43 @@ mod tests {
             JoinCodes {
                 coordinator: "ABCD-EFGH".into(),
                 dealer: "JKMN-PQRS".into(),
+                display: "TUVW-XYZ2".into(),
             },
             Arc::default(),
         );
         assert_eq!(auth.role_for_code(" abcd-efgh "), Some(Role::Coordinator));
         assert_eq!(auth.role_for_code("JKMN-PQRS"), Some(Role::Dealer));
+        assert_eq!(auth.role_for_code("tuvw-xyz2"), Some(Role::Display));
         assert_eq!(auth.role_for_code("JKMN-PQRT"), None);
         assert_eq!(auth.role_for_code(""), None);
         let code = random_join_code();
         assert_eq!(code.len(), 9);
         assert_ne!(random_hex(16), random_hex(16));
+    }
+
+    #[test]
+    fn a_pairing_code_works_once_and_not_after_it_expires() {
+        let auth = Auth::new(
+            JoinCodes {
+                coordinator: "ABCD-EFGH".into(),
+                dealer: "JKMN-PQRS".into(),
+                display: "TUVW-XYZ2".into(),
+            },
+            Arc::default(),
+        );
+        let p = auth.create_pairing(Role::Display, 1000).expect("code");
+        assert_eq!(p.code.len(), 6);
+        assert_eq!(p.expires_at_ms, 1000 + 300_000);
+        assert_eq!(auth.list_pairing(1000).len(), 1);
+        assert_eq!(auth.redeem(&p.code, 2000), Some((Role::Display, Via::Pairing)));
+        assert_eq!(auth.redeem(&p.code, 2000), None, "single use");
+        let q = auth.create_pairing(Role::Dealer, 1000).expect("code");
+        assert_eq!(auth.redeem(&q.code, 1000 + 300_000), None, "expired");
+        for _ in 0..MAX_PAIRING_CODES {
+            auth.create_pairing(Role::Dealer, 5000).expect("room");
+        }
+        assert!(auth.create_pairing(Role::Dealer, 5000).is_err(), "capped");
+        auth.withdraw_pairing();
+        assert!(auth.list_pairing(5000).is_empty());
     }
 }

@@ -49,7 +49,10 @@ pub async fn ensure_demo_event(writer: &WriterHandle) -> anyhow::Result<String> 
         .enumerate()
     {
         let op_id = format!("demo-{}-{n}", ev.id);
-        match writer.op(ev.id.clone(), op_id, op, system.clone()).await {
+        match writer
+            .op(ev.id.clone(), op_id, op, system.clone(), "server".into())
+            .await
+        {
             Ok(OpOutcome::Accepted(_)) => {}
             Ok(OpOutcome::Rejected { body, .. }) => {
                 anyhow::bail!("demo seed rejected: {}", body.message)

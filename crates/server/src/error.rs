@@ -66,6 +66,32 @@ impl ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
 
+    /// A 401 for a token a coordinator revoked: the client must stop, not
+    /// log in again with a stored code.
+    pub fn revoked() -> ApiError {
+        let mut e = ApiError::unauthorized(
+            "this device was revoked by a coordinator; ask the floor for a new pairing code",
+        );
+        e.body.revoked = true;
+        e
+    }
+
+    /// A 429 saying what was limited and when to try again.
+    pub fn rate_limited(t: crate::limits::Throttled) -> ApiError {
+        let ms = t.retry_after_ms();
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "too many {}; try again in {:.1} s",
+                t.what,
+                ms as f64 / 1000.0
+            ),
+        );
+        e.body.retry_after_ms = Some(ms);
+        e
+    }
+
     pub fn with_current(mut self, current: Option<Value>) -> ApiError {
         self.body.current = current;
         self
@@ -86,6 +112,15 @@ impl From<OpError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(self.body)).into_response()
+        let retry = self.body.retry_after_ms;
+        let mut r = (self.status, axum::Json(self.body)).into_response();
+        if let Some(ms) = retry {
+            // Whole seconds, rounded up, as HTTP's Retry-After wants.
+            let secs = ms.div_ceil(1000).max(1);
+            if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+            }
+        }
+        r
     }
 }

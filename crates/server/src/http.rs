@@ -6,23 +6,28 @@
 //! instead of the framework's plain-text rejections.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use pitboss_core::limits::MAX_NAME_CHARS;
 use pitboss_core::ops::{validate_op_id, Actor, Op};
-use pitboss_core::protocol::{CreateEvent, OpRequest, SessionRequest, SessionResponse};
+use pitboss_core::audit::csv_field;
+use pitboss_core::protocol::{
+    AuditList, CreateEvent, DeviceInfo, DeviceList, OpRequest, PairingList, PairingRequest,
+    SessionRequest, SessionResponse,
+};
 use pitboss_core::structure::validate_levels;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::auth::{hash_token, random_hex};
+use crate::auth::{hash_token, random_hex, Lookup};
 use crate::error::ApiError;
 use crate::writer::OpOutcome;
 use crate::AppState;
@@ -60,16 +65,46 @@ pub fn token_of(parts: &Parts) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
+/// The actor behind a request's token, or the 401 to answer.
+pub fn authenticate(st: &AppState, parts: &Parts) -> Result<Actor, ApiError> {
+    let token = token_of(parts).ok_or_else(|| {
+        ApiError::unauthorized("this call needs a session token: POST /api/session with a join code, then send Authorization: Bearer TOKEN")
+    })?;
+    match st.auth.lookup(&token) {
+        Lookup::Valid(actor) => {
+            st.touch(&actor.operator_id);
+            Ok(actor)
+        }
+        Lookup::Revoked => Err(ApiError::revoked()),
+        Lookup::Unknown => Err(ApiError::unauthorized(
+            "unknown session token; join again with a join code",
+        )),
+    }
+}
+
 impl FromRequestParts<Arc<AppState>> for Authed {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, st: &Arc<AppState>) -> Result<Self, ApiError> {
-        let token = token_of(parts).ok_or_else(|| {
-            ApiError::unauthorized("this call needs a session token: POST /api/session with a join code, then send Authorization: Bearer TOKEN")
-        })?;
-        st.auth.lookup(&token).map(Authed).ok_or_else(|| {
-            ApiError::unauthorized("unknown or revoked session token; join again with a join code")
-        })
+        authenticate(st, parts).map(Authed)
+    }
+}
+
+/// A request from a coordinator (pairing, devices, audit).
+pub struct Manager(pub Actor);
+
+impl FromRequestParts<Arc<AppState>> for Manager {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &Arc<AppState>) -> Result<Self, ApiError> {
+        let actor = authenticate(st, parts)?;
+        if !actor.role.may_manage() {
+            return Err(ApiError::forbidden(format!(
+                "only a coordinator may manage devices and read the audit trail, not a {}",
+                actor.role.as_str()
+            )));
+        }
+        Ok(Manager(actor))
     }
 }
 
@@ -99,15 +134,29 @@ fn clean_name(field: &str, v: &str, default: &str) -> Result<String, ApiError> {
 
 pub async fn create_session(
     State(st): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<SessionResponse>, ApiError> {
+    let now = std::time::Instant::now();
+    st.limits
+        .session_attempt(peer.ip(), now)
+        .map_err(ApiError::rate_limited)?;
     let req: SessionRequest = parse_body(body)?;
     let name = clean_name("name", &req.name, "Unnamed")?;
     let device = clean_name("device", &req.device, "unknown device")?;
-    let role = st
-        .auth
-        .role_for_code(&req.join_code)
-        .ok_or_else(|| ApiError::unauthorized("wrong join code"))?;
+    let Some((role, via)) = st.auth.redeem(&req.join_code, st.clock.now_ms()) else {
+        let w = st.limits.wrong_code(peer.ip(), now);
+        if w.withdraw_pairing {
+            st.auth.withdraw_pairing();
+            tracing::warn!("many wrong join codes venue-wide: every pairing code withdrawn");
+        }
+        if w.cool_down.is_some() {
+            tracing::warn!(address = %peer.ip(), "wrong join codes: address cooling down");
+        }
+        return Err(ApiError::unauthorized(
+            "wrong join code",
+        ));
+    };
     let token = random_hex(32);
     let actor = Actor {
         operator_id: format!("op-{}", random_hex(6)),
@@ -116,12 +165,19 @@ pub async fn create_session(
         role,
     };
     st.writer
-        .add_session(hash_token(&token), actor.clone())
+        .add_session(
+            hash_token(&token),
+            actor.clone(),
+            peer.ip().to_string(),
+            via,
+        )
         .await?;
     tracing::info!(
         name = actor.name,
         device = actor.device,
         role = role.as_str(),
+        address = %peer.ip(),
+        via = via.as_str(),
         "session opened"
     );
     Ok(Json(SessionResponse {
@@ -221,12 +277,20 @@ pub fn check_op(actor: &Actor, op_id: &str, op: serde_json::Value) -> Result<Op,
 pub async fn post_op(
     State(st): State<Arc<AppState>>,
     Path(event_id): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Authed(actor): Authed,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    st.limits
+        .address_op(peer.ip())
+        .map_err(ApiError::rate_limited)?;
     let req: OpRequest = parse_body(body)?;
     let op = check_op(&actor, &req.op_id, req.op)?;
-    match st.writer.op(event_id, req.op_id, op, actor).await? {
+    match st
+        .writer
+        .op(event_id, req.op_id, op, actor, peer.ip().to_string())
+        .await?
+    {
         OpOutcome::Accepted(a) => Ok(Json(a).into_response()),
         OpOutcome::Rejected { status, body } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
@@ -235,6 +299,211 @@ pub async fn post_op(
     }
 }
 
+pub async fn create_pairing(
+    State(st): State<Arc<AppState>>,
+    Manager(who): Manager,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let req: PairingRequest = parse_body(body)?;
+    let code = st
+        .auth
+        .create_pairing(req.role, st.clock.now_ms())
+        .map_err(ApiError::invalid)?;
+    tracing::info!(by = who.name, role = req.role.as_str(), "pairing code made");
+    Ok((StatusCode::CREATED, Json(code)).into_response())
+}
+
+pub async fn list_pairing(
+    State(st): State<Arc<AppState>>,
+    _who: Manager,
+) -> Json<PairingList> {
+    Json(PairingList {
+        codes: st.auth.list_pairing(st.clock.now_ms()),
+    })
+}
+
+pub async fn cancel_pairing(
+    State(st): State<Arc<AppState>>,
+    Path(code): Path<String>,
+    _who: Manager,
+) -> Result<StatusCode, ApiError> {
+    if st.auth.cancel_pairing(&code) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!(
+            "no outstanding pairing code {code}"
+        )))
+    }
+}
+
+/// The stored devices with what only memory knows: open sockets and the
+/// latest time each was heard from.
+async fn devices(st: &AppState) -> Result<Vec<DeviceInfo>, ApiError> {
+    let mut list = st.writer.devices().await?;
+    for d in &mut list {
+        d.connections = st.live_connections(&d.operator_id);
+        d.last_seen_ms = d.last_seen_ms.max(st.last_seen(&d.operator_id));
+    }
+    Ok(list)
+}
+
+pub async fn list_devices(
+    State(st): State<Arc<AppState>>,
+    _who: Manager,
+) -> Result<Json<DeviceList>, ApiError> {
+    Ok(Json(DeviceList {
+        devices: devices(&st).await?,
+    }))
+}
+
+pub async fn revoke_device(
+    State(st): State<Arc<AppState>>,
+    Path(operator_id): Path<String>,
+    Manager(who): Manager,
+) -> Result<Json<DeviceInfo>, ApiError> {
+    if operator_id == who.operator_id {
+        return Err(ApiError::invalid(
+            "you cannot revoke the device you are using; revoke it from another coordinator's screen",
+        ));
+    }
+    let known = devices(&st)
+        .await?
+        .into_iter()
+        .any(|d| d.operator_id == operator_id);
+    if !known {
+        return Err(ApiError::not_found(format!("no device {operator_id}")));
+    }
+    st.writer.revoke(operator_id.clone()).await?;
+    let closed = st.close_device(&operator_id);
+    tracing::warn!(
+        by = who.name,
+        device = operator_id,
+        closed,
+        "device revoked"
+    );
+    devices(&st)
+        .await?
+        .into_iter()
+        .find(|d| d.operator_id == operator_id)
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no device {operator_id}")))
+}
+
+/// Default and largest page of the audit trail.
+const AUDIT_PAGE: u32 = 500;
+const AUDIT_MAX: u32 = 100_000;
+
+fn audit_query(q: &HashMap<String, String>) -> Result<(Option<String>, u32), ApiError> {
+    let incident = q.get("incident_id").filter(|s| !s.is_empty()).cloned();
+    let limit = match q.get("limit") {
+        None => AUDIT_PAGE,
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=AUDIT_MAX).contains(n))
+            .ok_or_else(|| {
+                ApiError::invalid(format!("limit must be between 1 and {AUDIT_MAX}, not {l:?}"))
+            })?,
+    };
+    Ok((incident, limit))
+}
+
+pub async fn audit(
+    State(st): State<Arc<AppState>>,
+    Path(event_id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    _who: Manager,
+) -> Result<Json<AuditList>, ApiError> {
+    let (incident, limit) = audit_query(&q)?;
+    let entries = st.writer.audit(event_id, incident, limit).await?;
+    Ok(Json(AuditList { entries }))
+}
+
+/// `2026-12-02T21:14:03.250Z` for a server instant: a spreadsheet sorts it,
+/// a person reads it, and it does not depend on the server's time zone.
+pub fn iso_utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let milli = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{milli:03}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+pub async fn audit_csv(
+    State(st): State<Arc<AppState>>,
+    Path(event_id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    _who: Manager,
+) -> Result<Response, ApiError> {
+    let (incident, _) = audit_query(&q)?;
+    let mut entries = st
+        .writer
+        .audit(event_id.clone(), incident, AUDIT_MAX)
+        .await?;
+    entries.reverse(); // oldest first, as a log reads
+    let mut out = String::from(
+        "seq,time_utc,at_ms,name,device,role,address,operator_id,op_id,op,summary,incident_id,before,after\r\n",
+    );
+    for e in &entries {
+        let cells = [
+            e.seq.to_string(),
+            iso_utc(e.at_ms),
+            e.at_ms.to_string(),
+            e.name.clone(),
+            e.device.clone(),
+            e.role.as_str().to_string(),
+            e.address.clone(),
+            e.operator_id.clone(),
+            e.op_id.clone(),
+            serde_json::to_string(&e.op).unwrap_or_default(),
+            e.summary.clone(),
+            e.incident_id.clone().unwrap_or_default(),
+            e.before.to_string(),
+            e.after.to_string(),
+        ];
+        let row: Vec<String> = cells.iter().map(|c| csv_field(c)).collect();
+        out.push_str(&row.join(","));
+        out.push_str("\r\n");
+    }
+    let disposition = format!("attachment; filename=\"pitboss-audit-{event_id}.csv\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        out,
+    )
+        .into_response())
+}
+
 pub async fn not_found() -> ApiError {
     ApiError::not_found("no such endpoint; see docs/protocol.md")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::iso_utc;
+
+    #[test]
+    fn server_instants_print_as_utc() {
+        assert_eq!(iso_utc(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso_utc(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(iso_utc(1_796_249_643_250), "2026-12-02T22:14:03.250Z");
+        assert_eq!(iso_utc(-1), "1969-12-31T23:59:59.999Z");
+    }
 }

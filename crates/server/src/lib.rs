@@ -12,19 +12,21 @@ pub mod auth;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod store;
 pub mod time;
 pub mod writer;
 pub mod ws;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context as _;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use pitboss_core::limits::MAX_MESSAGE_BYTES;
 use tokio::sync::mpsc;
@@ -32,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use auth::JoinCodes;
+pub use limits::LimitConfig;
 pub use store::Synchronous;
 pub use writer::Snapshot;
 
@@ -49,6 +52,9 @@ pub struct Config {
     /// random ones.
     pub coordinator_code: Option<String>,
     pub dealer_code: Option<String>,
+    pub display_code: Option<String>,
+    /// Rate limits and connection caps (see `limits.rs`).
+    pub limits: LimitConfig,
     /// Create the demo event when the store has no event yet.
     pub demo: bool,
     /// Changes kept per event for resumes (at least 10,000 by default).
@@ -73,6 +79,8 @@ impl Config {
             data_dir,
             coordinator_code: None,
             dealer_code: None,
+            display_code: None,
+            limits: LimitConfig::default(),
             demo: false,
             retention: 10_000,
             synchronous: Synchronous::Full,
@@ -101,6 +109,103 @@ pub struct AppState {
     pub ws_dead_after: std::time::Duration,
     /// WebSockets open now, shown by `/api/health` for a venue's IT person.
     pub open_websockets: AtomicU64,
+    pub limits: limits::Limits,
+    /// Open WebSockets per device (operator id): what a revoke closes.
+    live: Mutex<HashMap<String, Vec<(u64, CancellationToken)>>>,
+    /// When each device was last heard from, and when that was last stored.
+    seen: Mutex<HashMap<String, (i64, i64)>>,
+}
+
+/// How often "last seen" is written to the store per device: every
+/// request updates it in memory; the store needs it only to survive a
+/// restart, not to the second.
+const TOUCH_EVERY_MS: i64 = 30_000;
+
+impl AppState {
+    /// Notes that a device was heard from now.
+    pub fn touch(&self, operator_id: &str) {
+        let now = self.clock.now_ms();
+        let store = {
+            let Ok(mut seen) = self.seen.lock() else {
+                return;
+            };
+            match seen.get_mut(operator_id) {
+                Some((last, stored)) => {
+                    *last = now;
+                    if now - *stored >= TOUCH_EVERY_MS {
+                        *stored = now;
+                        true
+                    } else {
+                        false
+                    }
+                }
+                None => {
+                    seen.insert(operator_id.to_string(), (now, now));
+                    true
+                }
+            }
+        };
+        if store {
+            // try_send: a full writer queue is busy with real work; a
+            // last-seen time can wait for the next request.
+            let _queued = self.writer.try_touch(operator_id.to_string(), now);
+        }
+    }
+
+    /// When a device was last heard from since this server started, or 0.
+    pub fn last_seen(&self, operator_id: &str) -> i64 {
+        self.seen
+            .lock()
+            .ok()
+            .and_then(|m| m.get(operator_id).map(|(last, _)| *last))
+            .unwrap_or(0)
+    }
+
+    pub fn live_connections(&self, operator_id: &str) -> u32 {
+        self.live
+            .lock()
+            .ok()
+            .and_then(|m| m.get(operator_id).map(|v| v.len() as u32))
+            .unwrap_or(0)
+    }
+
+    /// Registers an open WebSocket of a device; the token is cancelled when
+    /// the device is revoked.
+    pub fn register_live(&self, operator_id: &str, conn_id: u64) -> CancellationToken {
+        let token = CancellationToken::new();
+        if let Ok(mut m) = self.live.lock() {
+            m.entry(operator_id.to_string())
+                .or_default()
+                .push((conn_id, token.clone()));
+        }
+        token
+    }
+
+    pub fn unregister_live(&self, operator_id: &str, conn_id: u64) {
+        if let Ok(mut m) = self.live.lock() {
+            if let Some(v) = m.get_mut(operator_id) {
+                v.retain(|(id, _)| *id != conn_id);
+                if v.is_empty() {
+                    m.remove(operator_id);
+                }
+            }
+        }
+    }
+
+    /// Closes every open WebSocket of a device (after its revoke
+    /// committed); how many there were.
+    pub fn close_device(&self, operator_id: &str) -> usize {
+        let conns = self
+            .live
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(operator_id))
+            .unwrap_or_default();
+        for (_, token) in &conns {
+            token.cancel();
+        }
+        conns.len()
+    }
 }
 
 /// A running server.
@@ -129,6 +234,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         coordinator: store::get_setting(&conn, "coordinator_code")?
             .unwrap_or_else(auth::random_join_code),
         dealer: store::get_setting(&conn, "dealer_code")?.unwrap_or_else(auth::random_join_code),
+        display: store::get_setting(&conn, "display_code")?.unwrap_or_else(auth::random_join_code),
     };
     if let Some(c) = &config.coordinator_code {
         codes.coordinator = normalize_code(c)?;
@@ -136,12 +242,25 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     if let Some(c) = &config.dealer_code {
         codes.dealer = normalize_code(c)?;
     }
+    if let Some(c) = &config.display_code {
+        codes.display = normalize_code(c)?;
+    }
+    // A stored random display code may collide with a code given on the
+    // command line: draw a new one rather than refuse to start.
+    while config.display_code.is_none()
+        && (codes.display == codes.coordinator || codes.display == codes.dealer)
+    {
+        codes.display = auth::random_join_code();
+    }
     anyhow::ensure!(
-        codes.coordinator != codes.dealer,
-        "the coordinator and dealer join codes must differ"
+        codes.coordinator != codes.dealer
+            && codes.display != codes.coordinator
+            && codes.display != codes.dealer,
+        "the coordinator, dealer and display join codes must all differ"
     );
     store::set_setting(&conn, "coordinator_code", &codes.coordinator)?;
     store::set_setting(&conn, "dealer_code", &codes.dealer)?;
+    store::set_setting(&conn, "display_code", &codes.display)?;
     let sessions: Arc<RwLock<_>> = Arc::new(RwLock::new(
         store::load_sessions(&conn)?.into_iter().collect(),
     ));
@@ -194,7 +313,22 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         ws_ping_every: config.ws_ping_every,
         ws_dead_after: config.ws_dead_after,
         open_websockets: AtomicU64::new(0),
+        limits: limits::Limits::new(config.limits.clone()),
+        live: Mutex::default(),
+        seen: Mutex::default(),
     });
+    {
+        let (st, stop) = (state.clone(), state.shutdown.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = tick.tick() => st.limits.forget_quiet(std::time::Instant::now()),
+                }
+            }
+        });
+    }
     if config.delivery == writer::Delivery::Poll {
         let (writer, stop, every) = (
             state.writer.clone(),
@@ -247,6 +381,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/events/{id}/snapshot", get(http::snapshot))
         .route("/api/events/{id}/ops", post(http::post_op))
         .route("/api/events/{id}/changes", get(http::changes))
+        .route("/api/events/{id}/audit", get(http::audit))
+        .route("/api/events/{id}/audit.csv", get(http::audit_csv))
+        .route(
+            "/api/pairing",
+            get(http::list_pairing).post(http::create_pairing),
+        )
+        .route("/api/pairing/{code}", delete(http::cancel_pairing))
+        .route("/api/devices", get(http::list_devices))
+        .route("/api/devices/{id}/revoke", post(http::revoke_device))
         .route("/ws", get(ws::upgrade))
         .fallback(http::not_found)
         .layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES))

@@ -9,12 +9,14 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use pitboss_core::ops::{Actor, EventState, Role};
-use pitboss_core::protocol::EventSummary;
+use pitboss_core::protocol::{AuditEntry, DeviceInfo, EventSummary};
 use pitboss_core::{
     ClockState, EventDetails, Incident, IncidentStatus, Severity, Stats, Structure,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use rusqlite_migration::{Migrations, M};
+
+use crate::auth::Session;
 
 /// How hard SQLite works to keep a commit through a power cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -39,8 +41,9 @@ impl Synchronous {
 }
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        r#"
+    Migrations::new(vec![
+        M::up(
+            r#"
         CREATE TABLE events (
             id TEXT PRIMARY KEY,
             details TEXT NOT NULL,
@@ -98,7 +101,38 @@ fn migrations() -> Migrations<'static> {
             value TEXT NOT NULL
         );
         "#,
-    )])
+        ),
+        // Issue 6: who joined from where, revocation, and the audit trail.
+        M::up(
+            r#"
+        ALTER TABLE sessions ADD COLUMN address TEXT NOT NULL DEFAULT '';
+        ALTER TABLE sessions ADD COLUMN via TEXT NOT NULL DEFAULT 'join_code';
+        ALTER TABLE sessions ADD COLUMN last_seen_ms INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE sessions ADD COLUMN revoked_at_ms INTEGER;
+        CREATE INDEX sessions_operator ON sessions (operator_id);
+        -- One row per accepted change, written in the change's transaction
+        -- and never pruned with the change log: the floor's record.
+        CREATE TABLE audit (
+            event_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            op_id TEXT NOT NULL,
+            at_ms INTEGER NOT NULL,
+            operator_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            device TEXT NOT NULL,
+            role TEXT NOT NULL,
+            address TEXT NOT NULL,
+            op TEXT NOT NULL,
+            before TEXT NOT NULL,
+            after TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            incident_id TEXT,
+            PRIMARY KEY (event_id, seq)
+        ) WITHOUT ROWID;
+        CREATE INDEX audit_incident ON audit (event_id, incident_id, seq);
+        "#,
+        ),
+    ])
 }
 
 /// Opens (creating if needed) the store in `dir`, migrated to the latest schema.
@@ -151,43 +185,155 @@ pub fn set_setting(conn: &Connection, key: &str, value: &str) -> rusqlite::Resul
     Ok(())
 }
 
-pub fn load_sessions(conn: &Connection) -> rusqlite::Result<Vec<(String, Actor)>> {
-    let mut stmt =
-        conn.prepare("SELECT token_hash, operator_id, name, device, role FROM sessions")?;
+/// Every session, revoked ones included (their tokens must keep failing
+/// with "revoked", not turn into unknown tokens that invite a re-login).
+pub fn load_sessions(conn: &Connection) -> rusqlite::Result<Vec<(String, Session)>> {
+    let mut stmt = conn.prepare(
+        "SELECT token_hash, operator_id, name, device, role, revoked_at_ms FROM sessions",
+    )?;
     let rows = stmt.query_map([], |r| {
         let role: String = r.get(4)?;
         Ok((
             r.get::<_, String>(0)?,
-            Actor {
-                operator_id: r.get(1)?,
-                name: r.get(2)?,
-                device: r.get(3)?,
-                role: Role::parse(&role).unwrap_or(Role::Display),
+            Session {
+                actor: Actor {
+                    operator_id: r.get(1)?,
+                    name: r.get(2)?,
+                    device: r.get(3)?,
+                    role: Role::parse(&role).unwrap_or(Role::Display),
+                },
+                revoked: r.get::<_, Option<i64>>(5)?.is_some(),
             },
         ))
     })?;
     rows.collect()
 }
 
-pub fn insert_session(
-    tx: &Transaction<'_>,
-    token_hash: &str,
-    actor: &Actor,
-    now_ms: i64,
-) -> rusqlite::Result<()> {
+/// Where and how a session was opened.
+pub struct NewSession<'a> {
+    pub token_hash: &'a str,
+    pub actor: &'a Actor,
+    pub address: &'a str,
+    pub via: &'a str,
+}
+
+pub fn insert_session(tx: &Transaction<'_>, s: &NewSession<'_>, now_ms: i64) -> rusqlite::Result<()> {
     tx.execute(
-        "INSERT INTO sessions (token_hash, operator_id, name, device, role, created_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO sessions (token_hash, operator_id, name, device, role, created_at_ms, address, via, last_seen_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?6)",
         params![
-            token_hash,
-            actor.operator_id,
-            actor.name,
-            actor.device,
-            actor.role.as_str(),
-            now_ms
+            s.token_hash,
+            s.actor.operator_id,
+            s.actor.name,
+            s.actor.device,
+            s.actor.role.as_str(),
+            now_ms,
+            s.address,
+            s.via,
         ],
     )?;
     Ok(())
+}
+
+/// Marks a device's sessions revoked; the number of sessions it had that
+/// were not revoked yet.
+pub fn revoke_sessions(tx: &Transaction<'_>, operator_id: &str, now_ms: i64) -> rusqlite::Result<usize> {
+    tx.execute(
+        "UPDATE sessions SET revoked_at_ms = ?2 WHERE operator_id = ?1 AND revoked_at_ms IS NULL",
+        params![operator_id, now_ms],
+    )
+}
+
+pub fn touch_session(tx: &Transaction<'_>, operator_id: &str, at_ms: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE sessions SET last_seen_ms = max(last_seen_ms, ?2) WHERE operator_id = ?1",
+    )?
+    .execute(params![operator_id, at_ms])?;
+    Ok(())
+}
+
+/// Joined devices, newest first, without live connection counts.
+pub fn list_devices(conn: &Connection) -> rusqlite::Result<Vec<DeviceInfo>> {
+    let mut stmt = conn.prepare(
+        "SELECT operator_id, name, device, role, address, via, created_at_ms, last_seen_ms, revoked_at_ms
+         FROM sessions ORDER BY created_at_ms DESC, operator_id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let role: String = r.get(3)?;
+        let revoked_at_ms: Option<i64> = r.get(8)?;
+        Ok(DeviceInfo {
+            operator_id: r.get(0)?,
+            name: r.get(1)?,
+            device: r.get(2)?,
+            role: Role::parse(&role).unwrap_or(Role::Display),
+            address: r.get(4)?,
+            via: r.get(5)?,
+            created_at_ms: r.get(6)?,
+            last_seen_ms: r.get(7)?,
+            connections: 0,
+            revoked: revoked_at_ms.is_some(),
+            revoked_at_ms,
+        })
+    })?;
+    rows.collect()
+}
+
+/// One audit row, written in the change's own transaction.
+pub fn insert_audit(tx: &Connection, event_id: &str, e: &AuditEntry) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO audit (event_id, seq, op_id, at_ms, operator_id, name, device, role, address, op, before, after, summary, incident_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?
+    .execute(params![
+        event_id,
+        e.seq,
+        e.op_id,
+        e.at_ms,
+        e.operator_id,
+        e.name,
+        e.device,
+        e.role.as_str(),
+        e.address,
+        to_json(&e.op)?,
+        to_json(&e.before)?,
+        to_json(&e.after)?,
+        e.summary,
+        e.incident_id,
+    ])?;
+    Ok(())
+}
+
+/// An event's audit trail, newest first, optionally for one incident.
+pub fn list_audit(
+    conn: &Connection,
+    event_id: &str,
+    incident_id: Option<&str>,
+    limit: u32,
+) -> rusqlite::Result<Vec<AuditEntry>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, op_id, at_ms, operator_id, name, device, role, address, op, before, after, summary, incident_id
+         FROM audit WHERE event_id = ?1 AND (?2 IS NULL OR incident_id = ?2)
+         ORDER BY seq DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![event_id, incident_id, limit], |r| {
+        let role: String = r.get(6)?;
+        Ok(AuditEntry {
+            seq: r.get(0)?,
+            op_id: r.get(1)?,
+            at_ms: r.get(2)?,
+            operator_id: r.get(3)?,
+            name: r.get(4)?,
+            device: r.get(5)?,
+            role: Role::parse(&role).unwrap_or(Role::Display),
+            address: r.get(7)?,
+            op: from_json(&r.get::<_, String>(8)?)?,
+            before: from_json(&r.get::<_, String>(9)?)?,
+            after: from_json(&r.get::<_, String>(10)?)?,
+            summary: r.get(11)?,
+            incident_id: r.get(12)?,
+        })
+    })?;
+    rows.collect()
 }
 
 pub fn list_events(conn: &Connection) -> rusqlite::Result<Vec<EventSummary>> {

@@ -18,11 +18,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use pitboss_core::audit;
 use pitboss_core::ops::{apply, Actor, ApplyContext, ChangeRecords, EventState, Op};
 use pitboss_core::protocol::{
-    By, Change, ErrorBody, EventSnapshotState, EventSummary, OpAccepted, ServerMsg,
+    AuditEntry, By, Change, DeviceInfo, ErrorBody, EventSnapshotState, EventSummary, OpAccepted,
+    ServerMsg,
 };
-use pitboss_core::{ClockState, EventDetails, Level, Stats, Structure};
+use pitboss_core::{ClockState, EventDetails, Incident, Level, Stats, Structure};
 use rusqlite::{Connection, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
@@ -33,6 +35,7 @@ use tokio::sync::{mpsc, oneshot};
 pub type Frame = axum::extract::ws::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::{Session, Via};
 use crate::error::ApiError;
 use crate::store::{self, EventRow};
 use crate::time::{Horizon, ServerClock};
@@ -80,6 +83,8 @@ pub struct OpCmd {
     pub op_id: String,
     pub op: Op,
     pub actor: Actor,
+    /// The source address it came from, for the audit trail.
+    pub address: String,
     pub reply: oneshot::Sender<Result<OpOutcome, ApiError>>,
 }
 
@@ -100,7 +105,29 @@ pub enum Cmd {
     Session {
         token_hash: String,
         actor: Actor,
+        address: String,
+        via: Via,
         reply: oneshot::Sender<Result<(), ApiError>>,
+    },
+    /// Revokes a device: its sessions are marked in the store and, once
+    /// that commits, in the in-memory map every request checks.
+    Revoke {
+        operator_id: String,
+        reply: oneshot::Sender<Result<usize, ApiError>>,
+    },
+    /// Records when a device was last heard from (throttled by the caller).
+    Touch {
+        operator_id: String,
+        at_ms: i64,
+    },
+    Devices {
+        reply: oneshot::Sender<Result<Vec<DeviceInfo>, ApiError>>,
+    },
+    Audit {
+        event_id: String,
+        incident_id: Option<String>,
+        limit: u32,
+        reply: oneshot::Sender<Result<Vec<AuditEntry>, ApiError>>,
     },
     ListEvents {
         reply: oneshot::Sender<Result<Vec<EventSummary>, ApiError>>,
@@ -147,7 +174,11 @@ impl Cmd {
     fn is_write(&self) -> bool {
         matches!(
             self,
-            Cmd::Op(_) | Cmd::CreateEvent { .. } | Cmd::Session { .. }
+            Cmd::Op(_)
+                | Cmd::CreateEvent { .. }
+                | Cmd::Session { .. }
+                | Cmd::Revoke { .. }
+                | Cmd::Touch { .. }
         )
     }
 }
@@ -167,7 +198,7 @@ pub struct Writer {
     /// Changes kept per event for resumes; older ones need a snapshot.
     retention: u64,
     subs: HashMap<String, Vec<Subscriber>>,
-    sessions: Arc<RwLock<HashMap<String, Actor>>>,
+    sessions: Arc<RwLock<HashMap<String, Session>>>,
     /// Each event's row as last committed by this thread. The writer is the
     /// store's only writer, so this is exact; it saves reading and parsing
     /// the row (structure and details JSON) on every op, which was the
@@ -190,6 +221,11 @@ enum Reply {
         Result<(), ApiError>,
         Option<(String, Actor)>,
     ),
+    Revoke(
+        oneshot::Sender<Result<usize, ApiError>>,
+        Result<usize, ApiError>,
+        String,
+    ),
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
@@ -204,7 +240,7 @@ impl Writer {
         horizon: Arc<Horizon>,
         delivery: Delivery,
         retention: u64,
-        sessions: Arc<RwLock<HashMap<String, Actor>>>,
+        sessions: Arc<RwLock<HashMap<String, Session>>>,
     ) -> Writer {
         Writer {
             conn,
@@ -327,11 +363,28 @@ impl Writer {
                 Cmd::Session {
                     token_hash,
                     actor,
+                    address,
+                    via,
                     reply,
                 } => {
-                    let r = store::insert_session(&tx, &token_hash, &actor, now).map_err(internal);
+                    let new = store::NewSession {
+                        token_hash: &token_hash,
+                        actor: &actor,
+                        address: &address,
+                        via: via.as_str(),
+                    };
+                    let r = store::insert_session(&tx, &new, now).map_err(internal);
                     let add = r.is_ok().then_some((token_hash, actor));
                     replies.push(Reply::Session(reply, r, add));
+                }
+                Cmd::Revoke { operator_id, reply } => {
+                    let r = store::revoke_sessions(&tx, &operator_id, now).map_err(internal);
+                    replies.push(Reply::Revoke(reply, r, operator_id));
+                }
+                Cmd::Touch { operator_id, at_ms } => {
+                    if let Err(e) = store::touch_session(&tx, &operator_id, at_ms) {
+                        drop(internal(e));
+                    }
                 }
                 other => fail(other, ApiError::internal("misrouted read")),
             }
@@ -346,6 +399,7 @@ impl Writer {
                     Reply::Op(tx, _) => drop(tx.send(Err(err.clone()))),
                     Reply::Event(tx, _) => drop(tx.send(Err(err.clone()))),
                     Reply::Session(tx, _, _) => drop(tx.send(Err(err.clone()))),
+                    Reply::Revoke(tx, _, _) => drop(tx.send(Err(err.clone()))),
                 }
             }
             return;
@@ -357,7 +411,26 @@ impl Writer {
                 Reply::Session(tx, r, add) => {
                     if let Some((hash, actor)) = add {
                         if let Ok(mut map) = self.sessions.write() {
-                            map.insert(hash, actor);
+                            map.insert(
+                                hash,
+                                Session {
+                                    actor,
+                                    revoked: false,
+                                },
+                            );
+                        }
+                    }
+                    drop(tx.send(r));
+                }
+                Reply::Revoke(tx, r, operator_id) => {
+                    // Marked before the answer leaves, so by the time the
+                    // caller closes the device's sockets no request with its
+                    // token gets through.
+                    if let Ok(mut map) = self.sessions.write() {
+                        for s in map.values_mut() {
+                            if s.actor.operator_id == operator_id {
+                                s.revoked = true;
+                            }
                         }
                     }
                     drop(tx.send(r));
@@ -471,6 +544,29 @@ impl Writer {
             Cmd::Session { reply, .. } => {
                 drop(reply.send(Err(ApiError::internal("misrouted session"))))
             }
+            Cmd::Revoke { reply, .. } => {
+                drop(reply.send(Err(ApiError::internal("misrouted revoke"))))
+            }
+            Cmd::Touch { .. } => {}
+            Cmd::Devices { reply } => {
+                drop(reply.send(store::list_devices(&self.conn).map_err(internal)));
+            }
+            Cmd::Audit {
+                event_id,
+                incident_id,
+                limit,
+                reply,
+            } => {
+                let r = match store::event_seq(&self.conn, &event_id) {
+                    Ok(None) => Err(ApiError::not_found(format!("no event {event_id}"))),
+                    Ok(Some(_)) => {
+                        store::list_audit(&self.conn, &event_id, incident_id.as_deref(), limit)
+                            .map_err(internal)
+                    }
+                    Err(e) => Err(internal(e)),
+                };
+                drop(reply.send(r));
+            }
         }
     }
 
@@ -551,6 +647,10 @@ fn fail(cmd: Cmd, err: ApiError) {
         Cmd::Op(c) => drop(c.reply.send(Err(err))),
         Cmd::CreateEvent { reply, .. } => drop(reply.send(Err(err))),
         Cmd::Session { reply, .. } => drop(reply.send(Err(err))),
+        Cmd::Revoke { reply, .. } => drop(reply.send(Err(err))),
+        Cmd::Devices { reply } => drop(reply.send(Err(err))),
+        Cmd::Audit { reply, .. } => drop(reply.send(Err(err))),
+        Cmd::Touch { .. } => {}
         Cmd::ListEvents { reply } => drop(reply.send(Err(err))),
         Cmd::Snapshot { reply, .. } => drop(reply.send(Err(err))),
         Cmd::Changes { reply, .. } => drop(reply.send(Err(err))),
@@ -622,6 +722,8 @@ fn apply_op(
             let frame =
                 serde_json::to_string(&ServerMsg::Change(Box::new(change))).map_err(internal)?;
             store::insert_change(tx, &c.event_id, seq, &c.op_id, &frame).map_err(internal)?;
+            let entry = audit_entry(c, seq, now, &row.state, incident.as_ref(), &records);
+            store::insert_audit(tx, &c.event_id, &entry).map_err(internal)?;
             store::bump_seq(tx, &c.event_id, seq, next_incident).map_err(internal)?;
             // Prune in steps of a tenth of the retention, not on every op.
             let slack = (retention / 10).max(1);
@@ -665,6 +767,48 @@ fn apply_op(
     let text = serde_json::to_string(&outcome).map_err(internal)?;
     store::insert_op(tx, &c.op_id, &c.event_id, &request, &text, now).map_err(internal)?;
     Ok((outcome, frame))
+}
+
+/// The audit row of an accepted op: the records it touched before and
+/// after, and the sentence the floor reads.
+fn audit_entry(
+    c: &OpCmd,
+    seq: u64,
+    now: i64,
+    before: &EventState,
+    incident: Option<&Incident>,
+    after: &ChangeRecords,
+) -> AuditEntry {
+    let was = ChangeRecords {
+        clock: after.clock.map(|_| before.clock),
+        stats: after.stats.map(|_| before.stats),
+        structure: after.structure.as_ref().map(|_| before.structure.clone()),
+        incident: incident.cloned(),
+    };
+    let summary = audit::describe(
+        &c.op,
+        &before.clock,
+        &before.structure,
+        &before.stats,
+        incident,
+        after,
+        now,
+    );
+    AuditEntry {
+        seq,
+        op_id: c.op_id.clone(),
+        at_ms: now,
+        operator_id: c.actor.operator_id.clone(),
+        name: c.actor.name.clone(),
+        device: c.actor.device.clone(),
+        role: c.actor.role,
+        address: c.address.clone(),
+        op: c.op.clone(),
+        before: serde_json::to_value(&was).unwrap_or(serde_json::Value::Null),
+        after: serde_json::to_value(after).unwrap_or(serde_json::Value::Null),
+        summary,
+        incident_id: after.incident.as_ref().map(|i| i.id.clone()),
+    }
 }
 
 fn write_records(
@@ -732,6 +876,7 @@ impl WriterHandle {
         op_id: String,
         op: Op,
         actor: Actor,
+        address: String,
     ) -> Result<oneshot::Receiver<Result<OpOutcome, ApiError>>, ApiError> {
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -740,6 +885,7 @@ impl WriterHandle {
                 op_id,
                 op,
                 actor,
+                address,
                 reply,
             }))
             .await
@@ -753,8 +899,9 @@ impl WriterHandle {
         op_id: String,
         op: Op,
         actor: Actor,
+        address: String,
     ) -> Result<OpOutcome, ApiError> {
-        let rx = self.queue_op(event_id, op_id, op, actor).await?;
+        let rx = self.queue_op(event_id, op_id, op, actor, address).await?;
         rx.await
             .map_err(|_| ApiError::unavailable("the server is shutting down"))?
     }
@@ -772,10 +919,47 @@ impl WriterHandle {
         .await
     }
 
-    pub async fn add_session(&self, token_hash: String, actor: Actor) -> Result<(), ApiError> {
+    pub async fn add_session(
+        &self,
+        token_hash: String,
+        actor: Actor,
+        address: String,
+        via: Via,
+    ) -> Result<(), ApiError> {
         self.call(|reply| Cmd::Session {
             token_hash,
             actor,
+            address,
+            via,
+            reply,
+        })
+        .await
+    }
+
+    /// Revokes a device; the number of its sessions that were live.
+    pub async fn revoke(&self, operator_id: String) -> Result<usize, ApiError> {
+        self.call(|reply| Cmd::Revoke { operator_id, reply }).await
+    }
+
+    /// Records a last-seen time if the queue has room; false if not.
+    pub fn try_touch(&self, operator_id: String, at_ms: i64) -> bool {
+        self.tx.try_send(Cmd::Touch { operator_id, at_ms }).is_ok()
+    }
+
+    pub async fn devices(&self) -> Result<Vec<DeviceInfo>, ApiError> {
+        self.call(|reply| Cmd::Devices { reply }).await
+    }
+
+    pub async fn audit(
+        &self,
+        event_id: String,
+        incident_id: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, ApiError> {
+        self.call(|reply| Cmd::Audit {
+            event_id,
+            incident_id,
+            limit,
             reply,
         })
         .await

@@ -8,11 +8,12 @@
 //! one slow screen hold up the room; the client resumes from its last seq.
 
 use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
@@ -22,8 +23,10 @@ use pitboss_core::protocol::{ClientMsg, ServerMsg};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Lookup;
 use crate::error::ApiError;
-use crate::http::{check_op, token_of};
+use crate::http::{authenticate, check_op, token_of};
+use crate::limits::{ConnLimiter, ConnSlot};
 use crate::writer::{Frame, OpOutcome, Outbound, Subscriber};
 use crate::AppState;
 
@@ -40,19 +43,34 @@ pub mod close {
     pub const TOO_BIG: u16 = 1009;
     /// The connection could not keep up; reconnect and resume.
     pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// The device was revoked: do not reconnect with this token.
+    pub const POLICY: u16 = 1008;
 }
+
+/// The close reason a revoked device's sockets get.
+pub const REVOKED_REASON: &str = "revoked: this device was revoked by a coordinator";
 
 pub async fn upgrade(
     State(st): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     parts: Parts,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let Some(actor) = token_of(&parts).and_then(|t| st.auth.lookup(&t)) else {
+    if token_of(&parts).is_none() {
         return ApiError::unauthorized(
             "the WebSocket needs a session token: Authorization: Bearer TOKEN or /ws?token=TOKEN",
         )
         .into_response();
+    }
+    let actor = match authenticate(&st, &parts) {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
     };
+    let slot = match st.limits.connect(peer.ip()) {
+        Ok(slot) => slot,
+        Err(t) => return ApiError::rate_limited(t).into_response(),
+    };
+    let token = token_of(&parts).unwrap_or_default();
     // 4 KiB read buffer: tungstenite's default 128 KiB is zero-filled per
     // connection, ~135 KiB per idle screen (PLATFORM.md).
     ws.read_buffer_size(4096)
@@ -61,7 +79,11 @@ pub async fn upgrade(
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| {
             let tracker = st.tracker.clone();
-            tracker.track_future(connection(st, actor, socket))
+            let peer = Peer {
+                addr: peer.ip(),
+                _slot: slot,
+            };
+            tracker.track_future(connection(st, actor, token, peer, socket))
         })
 }
 
@@ -104,12 +126,27 @@ fn outcome_frame(op_id: &str, outcome: Result<OpOutcome, ApiError>) -> Frame {
     }
 }
 
-async fn connection(st: Arc<AppState>, actor: Actor, socket: WebSocket) {
+/// Where a connection comes from, holding its place in the address's count.
+struct Peer {
+    addr: IpAddr,
+    _slot: Option<ConnSlot>,
+}
+
+async fn connection(st: Arc<AppState>, actor: Actor, token: String, peer: Peer, socket: WebSocket) {
     let conn_id = st.next_conn.fetch_add(1, Ordering::Relaxed);
     st.open_websockets.fetch_add(1, Ordering::Relaxed);
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<Outbound>(QUEUE_FRAMES);
     let kill = CancellationToken::new();
+    // Registered before the token is checked again: a revoke that commits
+    // between the upgrade's check and here either sees this registration
+    // (and cancels it) or is seen by the second check.
+    let revoked = st.register_live(&actor.operator_id, conn_id);
+    if !matches!(st.auth.lookup(&token), Lookup::Valid(_)) {
+        revoked.cancel();
+    }
+    drop(token);
+    let mut limiter = st.limits.conn_limiter();
     let shutdown = st.shutdown.clone();
     tracing::debug!(conn_id, name = actor.name, "websocket open");
 
@@ -191,12 +228,22 @@ async fn connection(st: Arc<AppState>, actor: Actor, socket: WebSocket) {
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let killed = kill.cancelled();
     let stopping = shutdown.cancelled();
+    let cut_off = revoked.cancelled();
     let dead = tokio::time::sleep_until(last_heard + st.ws_dead_after);
-    tokio::pin!(killed, stopping, dead);
+    tokio::pin!(killed, stopping, cut_off, dead);
     loop {
         let msg = tokio::select! {
             () = &mut killed => break,
             () = &mut stopping => break,
+            () = &mut cut_off => {
+                tracing::info!(conn_id, name = actor.name, "device revoked: closing its connection");
+                // try_send: a full queue is a reader that stopped reading;
+                // `kill` then closes it at once instead of waiting on it.
+                if tx.try_send(Outbound::Close(close::POLICY, REVOKED_REASON.into())).is_err() {
+                    kill.cancel();
+                }
+                break;
+            }
             () = &mut dead => {
                 tracing::info!(conn_id, name = actor.name, "no word from this client for {:?}: dropping it", st.ws_dead_after);
                 break;
@@ -233,12 +280,17 @@ async fn connection(st: Arc<AppState>, actor: Actor, socket: WebSocket) {
                 // Boxed: its state machine is large and only lives while a
                 // message is handled; inline, every idle connection would
                 // carry it (a few KiB each at 5,000 connections).
+                st.touch(&actor.operator_id);
                 Box::pin(handle_text(
                     &st,
-                    &actor,
-                    conn_id,
-                    &tx,
-                    &kill,
+                    &Conn {
+                        actor: &actor,
+                        conn_id,
+                        addr: peer.addr,
+                        tx: &tx,
+                        kill: &kill,
+                    },
+                    &mut limiter,
                     &mut subscriptions,
                     &text,
                 ))
@@ -255,6 +307,7 @@ async fn connection(st: Arc<AppState>, actor: Actor, socket: WebSocket) {
         }
     }
     st.writer.disconnect(conn_id).await;
+    st.unregister_live(&actor.operator_id, conn_id);
     drop(tx);
     // Let the sender flush what is queued (acks, a close frame), briefly. A
     // peer that stopped reading leaves the sender stuck in a write: abort it,
@@ -270,15 +323,23 @@ async fn connection(st: Arc<AppState>, actor: Actor, socket: WebSocket) {
     tracing::debug!(conn_id, "websocket closed");
 }
 
+/// What a frame handler knows of its connection.
+struct Conn<'a> {
+    actor: &'a Actor,
+    conn_id: u64,
+    addr: IpAddr,
+    tx: &'a mpsc::Sender<Outbound>,
+    kill: &'a CancellationToken,
+}
+
 async fn handle_text(
     st: &Arc<AppState>,
-    actor: &Actor,
-    conn_id: u64,
-    tx: &mpsc::Sender<Outbound>,
-    kill: &CancellationToken,
+    c: &Conn<'_>,
+    limiter: &mut ConnLimiter,
     subscriptions: &mut HashSet<String>,
     text: &str,
 ) {
+    let (actor, conn_id, tx, kill) = (c.actor, c.conn_id, c.tx, c.kill);
     let reply = |f: Frame| async move { drop(tx.send(Outbound::Frame(f)).await) };
     let msg: ClientMsg = match serde_json::from_str(text) {
         Ok(m) => m,
@@ -325,6 +386,11 @@ async fn handle_text(
             event_id,
             op,
         } => {
+            // Before anything else: a flood is refused at the cost of one
+            // parse, and the op is not remembered, so it may be resent.
+            if let Err(t) = st.limits.op(limiter, c.addr) {
+                return reply(rejected_frame(&op_id, ApiError::rate_limited(t))).await;
+            }
             let op = match check_op(actor, &op_id, op) {
                 Ok(op) => op,
                 Err(e) => return reply(rejected_frame(&op_id, e)).await,
@@ -333,7 +399,13 @@ async fn handle_text(
             // client may pipeline ops without waiting for each ack.
             match st
                 .writer
-                .queue_op(event_id, op_id.clone(), op, actor.clone())
+                .queue_op(
+                    event_id,
+                    op_id.clone(),
+                    op,
+                    actor.clone(),
+                    c.addr.to_string(),
+                )
                 .await
             {
                 Ok(rx) => {

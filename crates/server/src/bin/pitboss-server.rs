@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use pitboss_server::writer::Delivery;
-use pitboss_server::{Config, Synchronous};
+use pitboss_server::{Config, LimitConfig, Synchronous};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -27,6 +27,10 @@ struct Args {
     /// Join code for dealers (random and printed when not given).
     #[arg(long)]
     dealer_code: Option<String>,
+    /// Join code for wall displays, which read only (random and printed when
+    /// not given).
+    #[arg(long)]
+    display_code: Option<String>,
     /// Also create a demo event with a realistic no-limit hold'em structure.
     #[arg(long)]
     demo: bool,
@@ -51,6 +55,27 @@ struct Args {
     /// With `--delivery poll`: how often the store is read, in milliseconds.
     #[arg(long, default_value_t = 100)]
     poll_interval_ms: u64,
+    /// Ops per second one WebSocket may send (a token bucket).
+    #[arg(long, default_value_t = LimitConfig::default().ops_per_second_per_connection)]
+    ops_per_second_per_connection: u32,
+    /// Ops one WebSocket may send at once before the rate applies.
+    #[arg(long, default_value_t = LimitConfig::default().ops_burst_per_connection)]
+    ops_burst_per_connection: u32,
+    /// Ops per second one source address may send, over both transports.
+    #[arg(long, default_value_t = LimitConfig::default().ops_per_second_per_address)]
+    ops_per_second_per_address: u32,
+    #[arg(long, default_value_t = LimitConfig::default().ops_burst_per_address)]
+    ops_burst_per_address: u32,
+    /// Join attempts (`POST /api/session`) per minute per source address.
+    #[arg(long, default_value_t = LimitConfig::default().session_attempts_per_minute)]
+    session_attempts_per_minute: u32,
+    /// WebSockets one source address may hold open.
+    #[arg(long, default_value_t = LimitConfig::default().max_connections_per_address)]
+    max_connections_per_address: u32,
+    /// Turns every rate limit and connection cap off. Only for load tests
+    /// that drive one server from one address on purpose.
+    #[arg(long)]
+    no_limits: bool,
 }
 
 fn parse_delivery(s: &str) -> Result<Delivery, String> {
@@ -79,6 +104,17 @@ async fn main() -> anyhow::Result<()> {
     let mut config = Config::new(args.listen, args.data);
     config.coordinator_code = args.coordinator_code;
     config.dealer_code = args.dealer_code;
+    config.display_code = args.display_code;
+    config.limits = LimitConfig {
+        enabled: !args.no_limits,
+        ops_per_second_per_connection: args.ops_per_second_per_connection,
+        ops_burst_per_connection: args.ops_burst_per_connection,
+        ops_per_second_per_address: args.ops_per_second_per_address,
+        ops_burst_per_address: args.ops_burst_per_address,
+        session_attempts_per_minute: args.session_attempts_per_minute,
+        max_connections_per_address: args.max_connections_per_address,
+        ..LimitConfig::default()
+    };
     config.demo = args.demo;
     config.retention = args.retention;
     config.synchronous = args.synchronous;
@@ -99,6 +135,7 @@ async fn main() -> anyhow::Result<()> {
     println!("listening on http://{}", server.local_addr());
     println!("coordinator code: {}", server.join_codes().coordinator);
     println!("dealer code: {}", server.join_codes().dealer);
+    println!("display code: {}", server.join_codes().display);
     if let Some(id) = server.demo_event_id() {
         println!("demo event: {id}");
     }
