@@ -378,7 +378,7 @@ impl Shell {
             addresses: lan_addresses(bound),
             coordinator_code: codes.coordinator.clone(),
             dealer_code: codes.dealer.clone(),
-            display_code: None,
+            display_code: Some(codes.display.clone()),
         });
         tracing::info!(address = %bound, "hosting the venue");
         let local = if bound.ip().is_unspecified() {

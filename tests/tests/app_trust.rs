@@ -471,7 +471,7 @@ async fn scenario(
     let csv = std::fs::read_to_string(p)?;
     let mut rows = csv.lines();
     ensure!(
-        rows.next() == Some("seq,time_utc,at_ms,name,device,role,address,operator_id,op_id,op,summary,before,after"),
+        rows.next() == Some("seq,time_utc,at_ms,name,device,role,address,operator_id,op_id,op,summary,incident_id,before,after"),
         "header of {path}"
     );
     ensure!(

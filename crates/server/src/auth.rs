@@ -143,7 +143,10 @@ impl Auth {
 
     /// A 6-digit pairing code for `role`, valid [`PAIRING_TTL`].
     pub fn create_pairing(&self, role: Role, now_ms: i64) -> Result<PairingCode, String> {
-        let mut map = self.pairing.lock().map_err(|_| "pairing codes unavailable")?;
+        let mut map = self
+            .pairing
+            .lock()
+            .map_err(|_| "pairing codes unavailable")?;
         map.retain(|_, p| p.expires_at_ms > now_ms);
         if map.len() >= MAX_PAIRING_CODES {
             return Err(format!(
@@ -285,7 +288,10 @@ mod tests {
         assert_eq!(p.code.len(), 6);
         assert_eq!(p.expires_at_ms, 1000 + 300_000);
         assert_eq!(auth.list_pairing(1000).len(), 1);
-        assert_eq!(auth.redeem(&p.code, 2000), Some((Role::Display, Via::Pairing)));
+        assert_eq!(
+            auth.redeem(&p.code, 2000),
+            Some((Role::Display, Via::Pairing))
+        );
         assert_eq!(auth.redeem(&p.code, 2000), None, "single use");
         let q = auth.create_pairing(Role::Dealer, 1000).expect("code");
         assert_eq!(auth.redeem(&q.code, 1000 + 300_000), None, "expired");

@@ -16,9 +16,9 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use pitboss_core::audit::csv_field;
 use pitboss_core::limits::MAX_NAME_CHARS;
 use pitboss_core::ops::{validate_op_id, Actor, Op};
-use pitboss_core::audit::csv_field;
 use pitboss_core::protocol::{
     AuditList, CreateEvent, DeviceInfo, DeviceList, OpRequest, PairingList, PairingRequest,
     SessionRequest, SessionResponse,
@@ -153,9 +153,7 @@ pub async fn create_session(
         if w.cool_down.is_some() {
             tracing::warn!(address = %peer.ip(), "wrong join codes: address cooling down");
         }
-        return Err(ApiError::unauthorized(
-            "wrong join code",
-        ));
+        return Err(ApiError::unauthorized("wrong join code"));
     };
     let token = random_hex(32);
     let actor = Actor {
@@ -313,10 +311,7 @@ pub async fn create_pairing(
     Ok((StatusCode::CREATED, Json(code)).into_response())
 }
 
-pub async fn list_pairing(
-    State(st): State<Arc<AppState>>,
-    _who: Manager,
-) -> Json<PairingList> {
+pub async fn list_pairing(State(st): State<Arc<AppState>>, _who: Manager) -> Json<PairingList> {
     Json(PairingList {
         codes: st.auth.list_pairing(st.clock.now_ms()),
     })
@@ -402,7 +397,9 @@ fn audit_query(q: &HashMap<String, String>) -> Result<(Option<String>, u32), Api
             .ok()
             .filter(|n| (1..=AUDIT_MAX).contains(n))
             .ok_or_else(|| {
-                ApiError::invalid(format!("limit must be between 1 and {AUDIT_MAX}, not {l:?}"))
+                ApiError::invalid(format!(
+                    "limit must be between 1 and {AUDIT_MAX}, not {l:?}"
+                ))
             })?,
     };
     Ok((incident, limit))

@@ -147,8 +147,8 @@ pub struct WrongCode {
 
 impl Limits {
     pub fn new(cfg: LimitConfig) -> Limits {
-        let per_minute = NonZeroU32::new(cfg.session_attempts_per_minute.max(1))
-            .unwrap_or(NonZeroU32::MIN);
+        let per_minute =
+            NonZeroU32::new(cfg.session_attempts_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         Limits {
             ops_by_address: RateLimiter::keyed(quota(
                 cfg.ops_per_second_per_address,
@@ -199,12 +199,10 @@ impl Limits {
         if !self.cfg.enabled {
             return Ok(());
         }
-        self.ops_by_address
-            .check_key(&addr)
-            .map_err(|n| Throttled {
-                retry_after: self.wait(&n),
-                what: "ops from this address",
-            })
+        self.ops_by_address.check_key(&addr).map_err(|n| Throttled {
+            retry_after: self.wait(&n),
+            what: "ops from this address",
+        })
     }
 
     /// A `POST /api/session` from `addr`: refused while the address cools
@@ -328,7 +326,10 @@ mod tests {
         assert_eq!(err.retry_after, Duration::from_secs(300));
         assert!(l.session_attempt(addr(10), t0).is_ok(), "another device");
         let later = t0 + Duration::from_secs(301);
-        assert!(l.session_attempt(addr(9), later).is_ok(), "after the cool-down");
+        assert!(
+            l.session_attempt(addr(9), later).is_ok(),
+            "after the cool-down"
+        );
     }
 
     #[test]

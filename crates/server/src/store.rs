@@ -217,7 +217,11 @@ pub struct NewSession<'a> {
     pub via: &'a str,
 }
 
-pub fn insert_session(tx: &Transaction<'_>, s: &NewSession<'_>, now_ms: i64) -> rusqlite::Result<()> {
+pub fn insert_session(
+    tx: &Transaction<'_>,
+    s: &NewSession<'_>,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO sessions (token_hash, operator_id, name, device, role, created_at_ms, address, via, last_seen_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?6)",
@@ -237,7 +241,11 @@ pub fn insert_session(tx: &Transaction<'_>, s: &NewSession<'_>, now_ms: i64) -> 
 
 /// Marks a device's sessions revoked; the number of sessions it had that
 /// were not revoked yet.
-pub fn revoke_sessions(tx: &Transaction<'_>, operator_id: &str, now_ms: i64) -> rusqlite::Result<usize> {
+pub fn revoke_sessions(
+    tx: &Transaction<'_>,
+    operator_id: &str,
+    now_ms: i64,
+) -> rusqlite::Result<usize> {
     tx.execute(
         "UPDATE sessions SET revoked_at_ms = ?2 WHERE operator_id = ?1 AND revoked_at_ms IS NULL",
         params![operator_id, now_ms],
