@@ -35,17 +35,19 @@ class PbDevices extends HTMLElement {
     this.codesNote = h("p", { class: "hint", id: "join-codes-note" });
 
     // Pairing.
+    // A row of three choices and one line saying what the chosen role may
+    // do: the code box below must fit the panel without scrolling.
     this.roleInputs = ROLES.map((r) =>
-      h("input", { type: "radio", name: "pair-role", value: r, id: `pair-role-${r}`, checked: r === "dealer" }),
+      h("input", { type: "radio", name: "pair-role", value: r, id: `pair-role-${r}`, checked: r === "dealer", onchange: () => this.describeRole() }),
     );
+    this.roleDuty = h("p", { id: "pair-role-duty", class: "hint" });
     const roleChoices = h(
       "fieldset",
       { class: "role-choice" },
-      h("legend", { text: "The new device's role" }),
-      ...ROLES.map((r, i) =>
-        h("label", { class: "check role-option", for: `pair-role-${r}` }, this.roleInputs[i],
-          h("span", {}, h("strong", { text: roleWord(r) }), h("span", { class: "muted", text: ` — ${roleDuty(r)}` }))),
-      ),
+      h("legend", { text: "Role of the new device" }),
+      h("div", { class: "role-seg" },
+        ...ROLES.map((r, i) => h("label", { class: "role-option", for: `pair-role-${r}` }, this.roleInputs[i], h("span", { text: roleWord(r) })))),
+      this.roleDuty,
     );
     this.pairBtn = h("button", { type: "button", id: "pair-create", class: "btn-primary", text: "Pair a device", onclick: () => this.createCode() });
     this.pairMsg = h("p", { id: "pair-msg", class: "form-error", role: "alert" });
@@ -64,7 +66,7 @@ class PbDevices extends HTMLElement {
     const table = h(
       "table",
       { class: "device-table", id: "device-table" },
-      h("thead", {}, h("tr", {}, ...["Name", "Device", "Role", "Address", "Last seen", "Connections", "Status", ""].map((t) => h("th", { scope: "col", text: t })))),
+      h("thead", {}, h("tr", {}, ...["Who", "Role", "Address", "Last seen", "Connection", ""].map((t) => h("th", { scope: "col", text: t })))),
       this.tbody,
     );
 
@@ -113,8 +115,14 @@ class PbDevices extends HTMLElement {
     this.clock = { serverNowMs: NaN, localAtMs: NaN };
     this.selfId = null;
     this.revoking = null;
+    this.describeRole();
     store.subscribe((m, p) => this.onModel(m, p));
     this.onModel(store.get(), null);
+  }
+
+  describeRole() {
+    const r = this.selectedRole();
+    setText(this.roleDuty, `${roleWord(r)}: ${roleDuty(r)}.`);
   }
 
   disconnectedCallback() {
@@ -285,20 +293,22 @@ class PbDevices extends HTMLElement {
       return h(
         "tr",
         { dataset: { operatorId: r.id, revoked: String(r.revoked) } },
-        h("td", { class: "c-name", text: r.name }),
-        h("td", { class: "c-device", text: r.device }),
+        h("td", { class: "c-who" },
+          h("span", { class: "c-name", text: r.name }),
+          h("span", { class: "c-device", text: r.self ? `${r.device} · this device` : r.device })),
         h("td", { class: "c-role", text: r.role }),
         h("td", { class: "c-address num", text: r.address }),
         h("td", { class: "c-seen", text: r.lastSeen }),
-        h("td", { class: "c-conn", text: r.connections }),
-        h("td", { class: "c-state" }, h("span", { class: `state-tag ${r.revoked ? "is-revoked" : ""}`, text: r.self ? `${r.state} · this device` : r.state })),
+        h("td", { class: "c-state", title: r.connection },
+          h("span", { class: `state-tag ${r.revoked ? "is-revoked" : r.connections === "none" ? "" : "is-on"}`, text: r.state }),
+          !r.revoked && r.connections !== "none" ? h("span", { class: "conn-count", text: r.connections }) : null),
         h("td", { class: "c-action" },
           r.canRevoke
             ? h("button", { type: "button", class: "btn-small btn-danger", dataset: { revoke: r.id }, text: "Revoke", onclick: () => this.askRevoke(d) })
             : null),
       );
     });
-    replaceChildren(this.tbody, rows.length ? rows : h("tr", {}, h("td", { colspan: "8", class: "muted", text: "No device has joined yet." })));
+    replaceChildren(this.tbody, rows.length ? rows : h("tr", {}, h("td", { colspan: "6", class: "muted", text: "No device has joined yet." })));
   }
 
   askRevoke(d) {

@@ -33,7 +33,8 @@ export function statusText(status, app, nowMs, offsetMinutes) {
     case "live":
       return "Live";
     case "signed_out":
-      return `Signed out — ${(app && app.signedOut) || (status && status.reason) || "join again with a new code"}`;
+      // The screen says why; the bar says what to do.
+      return "Signed out — join again with a new code";
     case "degraded":
       // The WebSocket is blocked on this network; HTTP works.
       return "Degraded — updates every few seconds (WebSocket blocked)";

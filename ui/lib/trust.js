@@ -109,6 +109,8 @@ export function deviceRow(d, nowMs, selfOperatorId, offsetMinutes) {
     lastSeen: agoText(d.last_seen_ms, nowMs),
     connections: d.revoked ? "—" : connections === 0 ? "none" : `${connections} open`,
     state,
+    // One cell for a narrow list: "Connected · 2 open", "Not connected", "Revoked 21:14".
+    connection: !d.revoked && connections > 0 ? `${state} · ${connections} open` : state,
     revoked: Boolean(d.revoked),
     self,
     canRevoke: !d.revoked && !self,

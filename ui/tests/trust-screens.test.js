@@ -26,8 +26,8 @@ test("a signed-out device shows only the signed-out screen, and says why", () =>
   const m = withApp(app("dealer", { signedOut: reason }), "incidents");
   assert.equal(screenFor(m), "signedout");
   assert.equal(statusKind({ state: "live" }, m.app), "signed_out");
-  assert.equal(statusText({ state: "signed_out", reason }, m.app, 0, 0), `Signed out — ${reason}`);
-  assert.equal(statusText({ state: "signed_out", reason }, app("dealer"), 0, 0), `Signed out — ${reason}`);
+  assert.equal(statusText({ state: "signed_out", reason }, m.app, 0, 0), "Signed out — join again with a new code");
+  assert.equal(statusText({ state: "signed_out", reason }, app("dealer"), 0, 0), "Signed out — join again with a new code");
   // Leaving (Join again) goes back to the join screen.
   assert.equal(screenFor(reduce(m, { type: "app", app: { mode: "none", eventId: null } })), "connect");
 });

@@ -87,6 +87,7 @@ test("a device row says who, where, when last seen, how connected, and whether i
   assert.equal(r.lastSeen, "2 min ago");
   assert.equal(r.connections, "2 open");
   assert.equal(r.state, "Connected");
+  assert.equal(r.connection, "Connected · 2 open");
   assert.equal(r.via, "pairing code");
   assert.equal(r.canRevoke, true);
   const idle = deviceRow(dev({ connections: 0 }), 1_000_000, "op-1", UTC);
@@ -96,6 +97,8 @@ test("a device row says who, where, when last seen, how connected, and whether i
   assert.equal(gone.state, "Revoked 21:14");
   assert.equal(gone.canRevoke, false, "not twice");
   assert.equal(gone.connections, "—");
+  assert.equal(gone.connection, "Revoked 21:14");
+  assert.equal(idle.connection, "Not connected");
   const me = deviceRow(dev({ operator_id: "op-1", role: "coordinator" }), 1_000_000, "op-1", UTC);
   assert.equal(me.self, true);
   assert.equal(me.canRevoke, false, "a coordinator cannot cut itself off");
