@@ -635,3 +635,134 @@ async fn scenario(
     .await?;
     Ok(())
 }
+
+/// The host shows all three long join codes (the display one too) in its
+/// header and on the Devices screen, and each works for the role it names;
+/// a pairing code made for a coordinator joins as one; Cancel withdraws a
+/// code so it no longer joins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_shows_three_join_codes_and_cancel_withdraws_a_pairing_code() -> Result<()> {
+    let app = app_binary()?;
+    let port = free_port()?;
+    let xvfb = Xvfb::start()?;
+    let sandbox = Sandbox::new()?;
+    let driver = Driver::start(
+        &xvfb.display,
+        &sandbox,
+        &[("PITBOSS_LISTEN", format!("127.0.0.1:{port}"))],
+    )?;
+    let c = driver.session(&app).await?;
+    let result = host_scenario(&c, &xvfb.display, &format!("http://127.0.0.1:{port}")).await;
+    if let Err(e) = &result {
+        eprintln!("failed: {e:#}");
+        drop(screen(&xvfb.display, "app_trust_host_failure"));
+    }
+    drop(tokio::time::timeout(Duration::from_secs(10), c.close()).await);
+    drop(driver);
+    result
+}
+
+async fn host_scenario(c: &Client, display: &str, base: &str) -> Result<()> {
+    fill(c, "#connect-operator", "Ana").await?;
+    click(c, "#host-venue").await?;
+    wait_text(c, "level-title", Duration::from_secs(15), |t| {
+        t.starts_with("Level")
+    })
+    .await?;
+    let state = invoke(c, "app_state", json!({})).await?;
+    let host = &state["host"];
+    let codes = [
+        (
+            "coordinator",
+            host["coordinatorCode"]
+                .as_str()
+                .context("coordinator code")?,
+        ),
+        (
+            "dealer",
+            host["dealerCode"].as_str().context("dealer code")?,
+        ),
+        (
+            "display",
+            host["displayCode"]
+                .as_str()
+                .context("the host has a display code")?,
+        ),
+    ];
+    let line = text(c, "host").await?;
+    ensure!(
+        line.contains(&format!("Display code {}", codes[2].1)),
+        "header: {line:?}"
+    );
+    click(c, "#nav-devices").await?;
+    for (role, code) in codes {
+        let shown = wait_text(
+            c,
+            &format!("join-code-{role}"),
+            Duration::from_secs(5),
+            |t| !t.is_empty(),
+        )
+        .await?;
+        ensure!(
+            shown == code,
+            "{role}: shows {shown:?}, the host has {code:?}"
+        );
+        let r: Value = reqwest::Client::new()
+            .post(format!("{base}/api/session"))
+            .json(&json!({"join_code": code, "name": format!("{role} check"), "device": "e2e"}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        ensure!(r["role"] == role, "the {role} code joins as {}", r["role"]);
+    }
+
+    // A coordinator pairing code joins as a coordinator.
+    click(c, "label[for=\"pair-role-coordinator\"]").await?;
+    wait_text(c, "pair-role-duty", Duration::from_secs(2), |t| {
+        t.starts_with("Coordinator")
+    })
+    .await?;
+    click(c, "#pair-create").await?;
+    let shown = wait_text(c, "pair-code", Duration::from_secs(5), |t| t.len() == 7).await?;
+    ensure!(text(c, "pair-code-role").await?.contains("Coordinator"));
+    screen(display, "trust_host_devices")?;
+    let (token, _) = join(base, &shown.replace(' ', ""), "Bea", "second-desk").await?;
+    let (st, me) = api(base, &token, "GET", "/api/pairing", None).await?;
+    ensure!(st == 200, "a paired coordinator may manage: {st} {me}");
+    // The box says the code is spent once the list is read again.
+    wait_text(c, "pair-code-expiry", Duration::from_secs(10), |t| {
+        t.contains("used")
+    })
+    .await?;
+
+    // Cancel: the code is withdrawn and no longer joins.
+    click(c, "label[for=\"pair-role-dealer\"]").await?;
+    click(c, "#pair-create").await?;
+    let shown = wait_text(c, "pair-code", Duration::from_secs(5), |t| {
+        t.len() == 7 && !t.contains("used")
+    })
+    .await?;
+    let code = shown.replace(' ', "");
+    click(c, "#pair-cancel").await?;
+    wait_for(Duration::from_secs(3), "the code box gone", async || {
+        Ok((!any_visible(c, "#pair-box").await?).then_some(()))
+    })
+    .await?;
+    let (st, list) = api(base, &token, "GET", "/api/pairing", None).await?;
+    ensure!(
+        st == 200 && !list.to_string().contains(&code),
+        "still listed: {list}"
+    );
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/session"))
+        .json(&json!({"join_code": code, "name": "Late", "device": "e2e"}))
+        .send()
+        .await?;
+    ensure!(
+        r.status().as_u16() == 401,
+        "a cancelled code joined: {}",
+        r.status()
+    );
+    Ok(())
+}

@@ -220,7 +220,7 @@ class PbDevices extends HTMLElement {
     if (!c) return;
     setText(this.codeDigits, groupedCode(c.code));
     this.codeDigits.dataset.code = c.code;
-    setText(this.codeRole, `joins as ${roleWord(c.role)} — ${roleDuty(c.role)}`);
+    setText(this.codeRole, `joins as ${roleWord(c.role)}`);
     this.tick();
   }
 
@@ -228,10 +228,11 @@ class PbDevices extends HTMLElement {
     const now = this.now();
     if (this.current) {
       const cd = countdown(this.current.expiresAtMs, now);
-      setText(this.codeExpiry, countdownText(this.current.expiresAtMs, now));
-      this.codeBox.dataset.expired = String(cd.expired);
+      const used = Boolean(this.current.used) && !cd.expired;
+      setText(this.codeExpiry, used ? "no longer open — used or cancelled" : countdownText(this.current.expiresAtMs, now));
+      this.codeBox.dataset.expired = String(cd.expired || used);
       this.codeBox.dataset.urgent = String(cd.urgent);
-      this.cancelBtn.hidden = cd.expired;
+      this.cancelBtn.hidden = cd.expired || used;
     }
     for (const li of this.others.querySelectorAll("[data-expires]")) {
       setText(li.querySelector(".expiry"), countdownText(Number(li.dataset.expires), now));
@@ -248,10 +249,8 @@ class PbDevices extends HTMLElement {
       this.noteClock(list.serverNowMs);
       this.pairings = list.codes || [];
       if (this.current && !this.pairings.some((p) => p.code === this.current.code)) {
-        // Used or expired: a used one shows up in the device list now.
-        const cd = countdown(this.current.expiresAtMs, this.now());
-        if (!cd.expired) setText(this.codeExpiry, "used — the device has joined");
-        this.cancelBtn.hidden = true;
+        // Gone from the server's list before expiring: used (the device
+        // shows up in the list below).
         this.current = { ...this.current, used: true };
       }
       const others = this.pairings.filter((p) => !this.current || p.code !== this.current.code);
