@@ -203,10 +203,19 @@ async fn a_revoked_client_signs_out_within_a_second_and_never_logs_in_again() ->
         // A restart from the same cache: still signed out, at once, and no
         // new session was made behind the person's back.
         let client = Client::start(config(&base, &code, &event, &cache, label))?;
-        client
+        let s = client
             .wait_status(Duration::from_secs(2), signed_out)
             .await
             .with_context(|| format!("{label}: a restart forgot the sign-out"))?;
+        // Still "revoked", not a fresh failure to log in (the server would
+        // take the long dealer code again: only this device's memory of the
+        // revocation keeps it out).
+        ensure!(
+            s == Status::SignedOut {
+                reason: REVOKED.into()
+            },
+            "{label}: after a restart {s:?}"
+        );
         ensure!(
             client.replica().borrow().is_some(),
             "{label}: the cached state is still shown"
