@@ -764,5 +764,40 @@ async fn host_scenario(c: &Client, display: &str, base: &str) -> Result<()> {
         "a cancelled code joined: {}",
         r.status()
     );
+
+    // A small laptop window, and the window the app opens with.
+    for (w, h) in [(800, 600), (1100, 720)] {
+        c.set_window_size(w, h).await?;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        click(c, "#pair-create").await?;
+        wait_visible(c, "#pair-cancel", Duration::from_secs(5)).await?;
+        no_sideways_overflow(c, &format!("Devices at {w}×{h}")).await?;
+        screen(display, &format!("trust_host_devices_{w}"))?;
+        click(c, "#nav-audit").await?;
+        wait_visible(c, "#audit-list li.audit-line", Duration::from_secs(5)).await?;
+        no_sideways_overflow(c, &format!("Audit at {w}×{h}")).await?;
+        screen(display, &format!("trust_host_audit_{w}"))?;
+        click(c, "#nav-devices").await?;
+    }
+    Ok(())
+}
+
+/// Nothing of the coordinator's screens may hide past the right edge (a
+/// clipped Revoke button or a cut sentence) on a small laptop window.
+async fn no_sideways_overflow(c: &Client, what: &str) -> Result<()> {
+    let v = c
+        .execute(
+            "const m = document.getElementById('screens');
+             const over = [...m.querySelectorAll('*')].filter(e => e.offsetParent !== null)
+               .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+               .map(e => e.id || e.className || e.tagName);
+             return {scroll: m.scrollWidth - m.clientWidth, over: over.slice(0, 5)};",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        v["scroll"].as_i64() == Some(0) && v["over"].as_array().is_some_and(Vec::is_empty),
+        "{what}: wider than the window: {v}"
+    );
     Ok(())
 }
