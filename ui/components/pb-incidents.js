@@ -174,6 +174,13 @@ class PbIncidents extends HTMLElement {
     }
     this.createBtn.disabled = !permission(role, "incident.create").allowed || !m.event;
     if (this.editing) this.checkStale(incidents);
+    // An open History follows the incident's changes as they are made.
+    const seq = m.event ? m.event.seq : null;
+    if (this.detailId && seq !== this.detailSeq) {
+      this.detailSeq = seq;
+      clearTimeout(this.detailTimer);
+      this.detailTimer = setTimeout(() => this.reloadDetail(), 400);
+    }
   }
 
   card(i, pending, may) {
@@ -209,11 +216,8 @@ class PbIncidents extends HTMLElement {
 
   async openDetail(i) {
     this.detailId = i.id;
-    setText(this.dTitle, `${tableLabel(i.table)} — ${i.kind}`);
-    replaceChildren(this.dBody,
-      h("p", {}, h("span", { class: `sev sev-${i.severity}`, text: severityWord(i.severity) }), " ", h("strong", { text: statusWord(i.status) })),
-      i.note ? h("p", { class: "inc-note", text: i.note }) : null,
-      h("p", { class: "inc-meta", text: meta(i) }));
+    this.detailSeq = store.get().event ? store.get().event.seq : null;
+    this.renderDetailBody(i);
     replaceChildren(this.dHistory);
     setText(this.dMsg, "Reading the audit trail…");
     this.detail.hidden = false;
@@ -223,6 +227,26 @@ class PbIncidents extends HTMLElement {
       setText(this.dMsg, "");
     } catch (e) {
       setText(this.dMsg, `Could not read the history: ${normalizeError(e).message}`);
+    }
+  }
+
+  renderDetailBody(i) {
+    setText(this.dTitle, `${tableLabel(i.table)} — ${i.kind}`);
+    replaceChildren(this.dBody,
+      h("p", {}, h("span", { class: `sev sev-${i.severity}`, text: severityWord(i.severity) }), " ", h("strong", { text: statusWord(i.status) })),
+      i.note ? h("p", { class: "inc-note", text: i.note }) : null,
+      h("p", { class: "inc-meta", text: meta(i) }));
+  }
+
+  async reloadDetail() {
+    if (!this.detailId) return;
+    const m = store.get();
+    const now = m.event && (m.event.incidents || []).find((x) => x.id === this.detailId);
+    if (now) this.renderDetailBody(now);
+    try {
+      await loadTrail(this.dHistory, this.detailId);
+    } catch {
+      /* the first load said what went wrong; a refresh failing keeps the last list */
     }
   }
 
