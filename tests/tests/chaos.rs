@@ -64,7 +64,23 @@ async fn twenty_clients_through_resets_stalls_stops_and_a_host_crash_lose_nothin
     let data = tempfile::tempdir()?;
     let caches = tempfile::tempdir()?;
     let port = free_port()?;
-    let host_args = ["--ws-ping-every-ms", "1000", "--ws-dead-after-ms", "4000"];
+    // The 20 clients all come from 127.0.0.1, as a venue's 20 laptops would
+    // not: the per-address limits are raised to what 20 devices would get
+    // between them. Per-connection limits stay as shipped.
+    let host_args = [
+        "--ws-ping-every-ms",
+        "1000",
+        "--ws-dead-after-ms",
+        "4000",
+        "--ops-per-second-per-address",
+        "800",
+        "--ops-burst-per-address",
+        "8000",
+        "--max-connections-per-address",
+        "640",
+        "--session-attempts-per-minute",
+        "600",
+    ];
     let mut server = Some(ServerProc::start(data.path(), port, &host_args).await?);
     let base = format!("http://127.0.0.1:{port}");
     let event = server.as_ref().context("server")?.demo_event.clone();

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -16,6 +17,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub const COORD: &str = "COORD-1111";
 pub const DEALER: &str = "DEAL-2222";
+pub const DISPLAY: &str = "WALL-3333";
 
 pub struct TestServer {
     pub child: Child,
@@ -40,6 +42,7 @@ impl TestServer {
             .args(["--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(["--coordinator-code", COORD, "--dealer-code", DEALER])
+            .args(["--display-code", DISPLAY])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -99,20 +102,40 @@ impl TestServer {
     }
 
     pub async fn login(&self, code: &str, name: &str) -> Result<Http> {
-        let client = reqwest::Client::new();
-        let r = client
-            .post(self.url("/api/session"))
-            .json(&json!({"join_code": code, "name": name, "device": format!("{name}-laptop")}))
-            .send()
-            .await?;
-        anyhow::ensure!(r.status() == 200, "login failed: {}", r.status());
-        let v: Value = r.json().await?;
+        self.login_from(code, name, None).await
+    }
+
+    /// Logs in from a given loopback source address (127.0.0.2, …), so a
+    /// test can be several devices, as the server's per-address limits see
+    /// them.
+    pub async fn login_from(&self, code: &str, name: &str, local: Option<IpAddr>) -> Result<Http> {
+        let (status, v, client) = self.try_login(code, name, local).await?;
+        anyhow::ensure!(status == 200, "login failed: {status} {v}");
         Ok(Http {
             client,
             base: format!("http://{}", self.addr),
             token: v["token"].as_str().context("token")?.to_string(),
             role: v["role"].as_str().context("role")?.to_string(),
+            local,
         })
+    }
+
+    /// One `POST /api/session`: its status and body, whatever they are.
+    pub async fn try_login(
+        &self,
+        code: &str,
+        name: &str,
+        local: Option<IpAddr>,
+    ) -> Result<(u16, Value, reqwest::Client)> {
+        let client = reqwest::Client::builder().local_address(local).build()?;
+        let r = client
+            .post(self.url("/api/session"))
+            .json(&json!({"join_code": code, "name": name, "device": format!("{name}-laptop")}))
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        let v: Value = r.json().await?;
+        Ok((status, v, client))
     }
 
     /// A coordinator creates an event with one very long level (so that
@@ -149,6 +172,8 @@ pub struct Http {
     pub base: String,
     pub token: String,
     pub role: String,
+    /// Source address of this device's connections (None: 127.0.0.1).
+    pub local: Option<IpAddr>,
 }
 
 impl Http {
@@ -214,7 +239,15 @@ impl Http {
             self.base.replace("http://", "ws://"),
             self.token
         );
-        let (stream, _) = tokio_tungstenite::connect_async(url).await?;
+        let Some(local) = self.local else {
+            let (stream, _) = tokio_tungstenite::connect_async(url).await?;
+            return Ok(Ws { stream });
+        };
+        let server: std::net::SocketAddr = self.base.trim_start_matches("http://").parse()?;
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(std::net::SocketAddr::new(local, 0))?;
+        let tcp = socket.connect(server).await?;
+        let (stream, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)).await?;
         Ok(Ws { stream })
     }
 }

@@ -1,0 +1,756 @@
+//! Issue 6 against the real server binary over real sockets: the role table
+//! walked over both transports, pairing, revocation, abuse limits and the
+//! audit trail. Devices are told apart by their loopback source address
+//! (127.0.0.2, 127.0.0.3, …), which is what the per-address limits key on.
+
+mod common;
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+use common::*;
+
+fn ip(s: &str) -> Option<IpAddr> {
+    s.parse().ok()
+}
+
+/// Every op of the API, built against the event as it is now, so that an
+/// allowed one applies (a start on a paused clock, an update naming the
+/// current version).
+fn ops_for(snapshot: &Value, tag: &str) -> Vec<(&'static str, Value)> {
+    let state = &snapshot["state"];
+    let structure_version = state["structure"]["lock_version"].as_u64().unwrap_or(0);
+    let levels = state["structure"]["levels"].clone();
+    let incident = state["incidents"].as_array().and_then(|a| a.first());
+    let running = state["clock"]["running"].as_bool().unwrap_or(false);
+    let mut ops = vec![
+        (
+            "clock.start/pause",
+            if running {
+                json!({"type": "clock.pause"})
+            } else {
+                json!({"type": "clock.start"})
+            },
+        ),
+        (
+            "clock.adjust",
+            json!({"type": "clock.adjust", "delta_ms": 60_000}),
+        ),
+        (
+            "clock.set_level",
+            json!({"type": "clock.set_level", "level_index": 0}),
+        ),
+        ("stats.entry", json!({"type": "stats.entry", "count": 2})),
+        ("stats.bust", json!({"type": "stats.bust", "count": 1})),
+        ("stats.rebuy", json!({"type": "stats.rebuy"})),
+        ("stats.addon", json!({"type": "stats.addon"})),
+        (
+            "incident.create",
+            json!({"type": "incident.create", "table": "7", "kind": "misdeal", "severity": "low", "note": tag}),
+        ),
+        (
+            "structure.update",
+            json!({"type": "structure.update", "base_version": structure_version, "levels": levels}),
+        ),
+    ];
+    if let Some(i) = incident {
+        ops.push((
+            "incident.update",
+            json!({"type": "incident.update", "incident_id": i["id"], "base_version": i["lock_version"], "note": format!("{tag} edit")}),
+        ));
+    }
+    ops
+}
+
+/// The role table of docs/protocol.md, written out again here on purpose:
+/// a change to `Role::may` that the documentation does not follow fails.
+fn allowed(role: &str, op: &str) -> bool {
+    match role {
+        "coordinator" => true,
+        "dealer" => op.starts_with("stats.") || op.starts_with("incident."),
+        _ => false,
+    }
+}
+
+/// Sends one op over HTTP or the WebSocket; the answer as (ok, error code).
+async fn send(http: &Http, ws: Option<&mut Ws>, event: &str, op: &Value) -> Result<(bool, String)> {
+    let id = new_op_id();
+    match ws {
+        None => {
+            let (status, v) = http.op(event, &id, op.clone()).await?;
+            if status == 200 {
+                return Ok((true, String::new()));
+            }
+            let code = v["error"].as_str().unwrap_or_default().to_string();
+            ensure!(
+                code != "forbidden" || status == 403,
+                "forbidden must be 403, got {status}"
+            );
+            Ok((false, code))
+        }
+        Some(ws) => {
+            ws.send(json!({"type": "op", "op_id": id, "event_id": event, "op": op}))
+                .await?;
+            loop {
+                let v = ws.next().await?;
+                if v["op_id"] != id.as_str() {
+                    continue;
+                }
+                return match v["type"].as_str() {
+                    Some("ack") => Ok((true, String::new())),
+                    Some("rejected") => Ok((false, v["error"].as_str().unwrap_or_default().into())),
+                    _ => bail!("unexpected answer {v}"),
+                };
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_op_role_and_transport_of_the_role_table() -> Result<()> {
+    let server = TestServer::start(&[])?;
+    let coord = server.login(COORD, "Ana").await?;
+    let dealer = server.login(DEALER, "Ben").await?;
+    let display = server.login(DISPLAY, "Wall").await?;
+    ensure!(
+        display.role == "display",
+        "display code gives {}",
+        display.role
+    );
+    let event = server.long_event(&coord, "Roles").await?;
+    let mut walked = 0;
+    for transport in ["http", "ws"] {
+        for (role, who) in [
+            ("coordinator", &coord),
+            ("dealer", &dealer),
+            ("display", &display),
+        ] {
+            let mut ws = if transport == "ws" {
+                Some(who.ws().await?)
+            } else {
+                None
+            };
+            // Make sure there is an incident to update on the first pass.
+            if walked == 0 {
+                send(
+                    &coord,
+                    None,
+                    &event,
+                    &json!({"type": "incident.create", "table": "1", "kind": "seed", "severity": "low"}),
+                )
+                .await?;
+            }
+            let before = coord.snapshot(&event).await?;
+            for (name, op) in ops_for(&before, &format!("{transport}-{role}")) {
+                let state_before = coord.state(&event).await?;
+                let (ok, code) = send(who, ws.as_mut(), &event, &op).await?;
+                walked += 1;
+                let state_after = coord.state(&event).await?;
+                if allowed(role, name) {
+                    ensure!(ok, "{role} {name} over {transport} was refused: {code}");
+                    ensure!(
+                        state_after["seq"].as_u64() == state_before["seq"].as_u64().map(|s| s + 1),
+                        "{role} {name} over {transport}: applied once"
+                    );
+                } else {
+                    ensure!(
+                        !ok && code == "forbidden",
+                        "{role} {name} over {transport}: expected forbidden, got ok={ok} {code}"
+                    );
+                    ensure!(
+                        state_after == state_before,
+                        "{role} {name} over {transport} changed the event"
+                    );
+                }
+            }
+            // Reads: every role, every path (HTTP, replay, snapshot, subscription).
+            let (s, _) = who.get("/api/events").await?;
+            ensure!(s == 200, "{role} lists events: {s}");
+            let (s, _) = who
+                .get(&format!("/api/events/{event}/changes?after=0"))
+                .await?;
+            ensure!(s == 200, "{role} reads changes: {s}");
+            let mut sub = who.ws().await?;
+            let frames = sub.subscribe(&event, None).await?;
+            ensure!(frames[0]["type"] == "snapshot", "{role} gets a snapshot");
+            let frames = sub.subscribe(&event, Some(1)).await?;
+            ensure!(frames.len() > 1, "{role} gets a replay");
+            // Management: coordinators only.
+            for path in [
+                "/api/devices".to_string(),
+                "/api/pairing".to_string(),
+                format!("/api/events/{event}/audit"),
+            ] {
+                let (s, v) = who.get(&path).await?;
+                let want = if role == "coordinator" { 200 } else { 403 };
+                ensure!(s == want, "{role} GET {path}: {s} {v}");
+            }
+            let (s, _) = who
+                .post("/api/pairing", &json!({"role": "display"}))
+                .await?;
+            ensure!(
+                s == if role == "coordinator" { 201 } else { 403 },
+                "{role} makes a pairing code: {s}"
+            );
+            let (s, _) = who
+                .post(
+                    "/api/events",
+                    &json!({"name": "x", "structure": {"levels": [{"kind": "level", "small_blind": 1, "big_blind": 2, "ante": 0, "duration_ms": 60000}]}}),
+                )
+                .await?;
+            ensure!(
+                s == if role == "coordinator" { 201 } else { 403 },
+                "{role} creates an event: {s}"
+            );
+        }
+    }
+    ensure!(
+        walked == 2 * 3 * 10,
+        "walked {walked} op × role × transport cells"
+    );
+    Ok(())
+}
+
+/// Waits for the server's close frame; its code and when it came.
+async fn closed(ws: &mut Ws, within: Duration) -> Result<(u16, String, Instant)> {
+    let until = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(until, ws.stream.next()).await {
+            Err(_) => bail!("no close within {within:?}"),
+            Ok(Some(Ok(Message::Close(Some(c))))) => {
+                return Ok((c.code.into(), c.reason.to_string(), Instant::now()))
+            }
+            Ok(Some(Ok(_))) => continue,
+            Ok(other) => bail!("connection ended without a close frame: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paired_device_is_cut_off_at_once_when_revoked_and_stays_out() -> Result<()> {
+    let mut server = TestServer::start(&[])?;
+    let coord = server.login(COORD, "Ana").await?;
+    let event = server.long_event(&coord, "Revoke").await?;
+
+    let (s, code) = coord
+        .post("/api/pairing", &json!({"role": "dealer"}))
+        .await?;
+    ensure!(s == 201, "pairing code: {s} {code}");
+    let pin = code["code"].as_str().context("code")?.to_string();
+    ensure!(pin.len() == 6 && pin.bytes().all(|b| b.is_ascii_digit()));
+    let (_, list) = coord.get("/api/pairing").await?;
+    ensure!(list["codes"][0]["code"] == pin.as_str(), "listed: {list}");
+
+    let dealer = server.login_from(&pin, "Ben", ip("127.0.0.2")).await?;
+    ensure!(dealer.role == "dealer");
+    let (s, v, _) = server.try_login(&pin, "Eve", ip("127.0.0.3")).await?;
+    ensure!(s == 401, "a pairing code works once: {s} {v}");
+    let (_, list) = coord.get("/api/pairing").await?;
+    ensure!(
+        list["codes"].as_array().is_some_and(Vec::is_empty),
+        "used up: {list}"
+    );
+
+    let mut sockets = Vec::new();
+    for _ in 0..3 {
+        let mut ws = dealer.ws().await?;
+        ws.subscribe(&event, None).await?;
+        sockets.push(ws);
+    }
+    let (_, devices) = coord.get("/api/devices").await?;
+    let ben = devices["devices"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["name"] == "Ben"))
+        .context("Ben listed")?
+        .clone();
+    ensure!(ben["connections"] == 3, "three open sockets: {ben}");
+    ensure!(
+        ben["via"] == "pairing" && ben["address"] == "127.0.0.2",
+        "{ben}"
+    );
+    ensure!(ben["role"] == "dealer" && ben["revoked"] == false, "{ben}");
+    let id = ben["operator_id"].as_str().context("id")?.to_string();
+
+    let t0 = Instant::now();
+    let (s, v) = coord
+        .post(&format!("/api/devices/{id}/revoke"), &json!({}))
+        .await?;
+    ensure!(s == 200 && v["revoked"] == true, "revoke: {s} {v}");
+    let mut slowest = Duration::ZERO;
+    for ws in &mut sockets {
+        let (code, reason, at) = closed(ws, Duration::from_secs(1)).await?;
+        ensure!(code == 1008, "close code {code} {reason}");
+        ensure!(reason.contains("revoked"), "reason {reason}");
+        slowest = slowest.max(at - t0);
+    }
+    println!("revoke → last of 3 sockets closed: {slowest:?}");
+    ensure!(slowest < Duration::from_secs(1), "{slowest:?}");
+
+    let (s, v) = dealer.get("/api/events").await?;
+    ensure!(
+        s == 401 && v["revoked"] == true,
+        "token after revoke: {s} {v}"
+    );
+    let (s, v) = dealer
+        .op(&event, &new_op_id(), json!({"type": "stats.entry"}))
+        .await?;
+    ensure!(s == 401 && v["revoked"] == true, "op after revoke: {s} {v}");
+    let err = dealer
+        .ws()
+        .await
+        .err()
+        .context("a WebSocket after revoke")?;
+    ensure!(err.to_string().contains("401"), "upgrade: {err}");
+
+    let (s, v) = coord
+        .post(
+            &format!(
+                "/api/devices/{}/revoke",
+                devices["devices"]
+                    .as_array()
+                    .and_then(|d| d.iter().find(|d| d["name"] == "Ana"))
+                    .context("Ana")?["operator_id"]
+                    .as_str()
+                    .context("id")?
+            ),
+            &json!({}),
+        )
+        .await?;
+    ensure!(s == 400, "a coordinator cannot revoke itself: {s} {v}");
+
+    // A restarted host still refuses it, and still says why.
+    server.restart()?;
+    let dealer = Http {
+        base: format!("http://{}", server.addr),
+        ..dealer
+    };
+    let (s, v) = dealer.get("/api/events").await?;
+    ensure!(s == 401 && v["revoked"] == true, "after restart: {s} {v}");
+    let coord = Http {
+        base: format!("http://{}", server.addr),
+        ..coord
+    };
+    let (_, devices) = coord.get("/api/devices").await?;
+    ensure!(
+        devices["devices"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|d| d["name"] == "Ben" && d["revoked"] == true)),
+        "{devices}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_codes_cool_one_address_down_and_many_withdraw_pairing() -> Result<()> {
+    let server = TestServer::start(&[])?;
+    let coord = server.login(COORD, "Ana").await?;
+    let (s, _) = coord
+        .post("/api/pairing", &json!({"role": "dealer"}))
+        .await?;
+    ensure!(s == 201);
+
+    let guesser = ip("127.0.0.2");
+    for i in 0..5 {
+        let (s, v, _) = server
+            .try_login(&format!("{:06}", 100_000 + i), "Guess", guesser)
+            .await?;
+        ensure!(
+            s == 401 && v["error"] == "unauthorized",
+            "guess {i}: {s} {v}"
+        );
+    }
+    // Cooling down: even the right code is refused, with when to come back.
+    let client = reqwest::Client::builder().local_address(guesser).build()?;
+    let r = client
+        .post(server.url("/api/session"))
+        .json(&json!({"join_code": DEALER, "name": "Guess"}))
+        .send()
+        .await?;
+    ensure!(r.status() == 429, "cool-down: {}", r.status());
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .context("Retry-After")?;
+    let v: Value = r.json().await?;
+    ensure!(v["error"] == "rate_limited", "{v}");
+    let ms = v["retry_after_ms"].as_u64().context("retry_after_ms")?;
+    ensure!(
+        (290_000..=300_000).contains(&ms) && retry == ms.div_ceil(1000),
+        "{ms} {retry}"
+    );
+
+    // Another device is not affected.
+    let t = Instant::now();
+    let other = server.login_from(DEALER, "Cleo", ip("127.0.0.3")).await?;
+    println!(
+        "login from another address during the cool-down: {:?}",
+        t.elapsed()
+    );
+    ensure!(other.role == "dealer");
+
+    // Many addresses guessing: every pairing code is withdrawn.
+    for a in 0..10u8 {
+        let from = Some(IpAddr::from([127, 0, 1, a + 1]));
+        for i in 0..5 {
+            let (s, _, _) = server
+                .try_login(
+                    &format!("{:06}", 200_000 + u32::from(a) * 10 + i),
+                    "Guess",
+                    from,
+                )
+                .await?;
+            ensure!(s == 401, "{s}");
+        }
+    }
+    let (_, list) = coord.get("/api/pairing").await?;
+    ensure!(
+        list["codes"].as_array().is_some_and(Vec::is_empty),
+        "withdrawn after 55 wrong codes venue-wide: {list}"
+    );
+    Ok(())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// `n` ops at `every`, one at a time, each timed from send to ack.
+async fn timed_ops(ws: &mut Ws, event: &str, n: usize, every: Duration) -> Result<Vec<f64>> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let id = new_op_id();
+        let t = Instant::now();
+        ws.send(
+            json!({"type": "op", "op_id": id, "event_id": event, "op": {"type": "stats.entry"}}),
+        )
+        .await?;
+        loop {
+            let v = ws.next().await?;
+            if v["op_id"] == id.as_str() {
+                ensure!(v["type"] == "ack", "the other client's op was refused: {v}");
+                break;
+            }
+        }
+        out.push(t.elapsed().as_secs_f64() * 1000.0);
+        tokio::time::sleep(every).await;
+    }
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_client_is_throttled_while_another_keeps_its_latency() -> Result<()> {
+    let server = TestServer::start(&["--synchronous", "normal"])?;
+    let coord = server.login(COORD, "Ana").await?;
+    let event = server.long_event(&coord, "Flood").await?;
+    let flooder = server.login_from(DEALER, "Flood", ip("127.0.0.2")).await?;
+    let calm = server.login_from(DEALER, "Calm", ip("127.0.0.3")).await?;
+    let mut calm_ws = calm.ws().await?;
+    let every = Duration::from_millis(50);
+    let mut quiet = timed_ops(&mut calm_ws, &event, 40, every).await?;
+
+    let ws = flooder.ws().await?;
+    let (mut sink, mut stream) = ws.stream.split();
+    let flood = Duration::from_secs(3);
+    let started = Instant::now();
+    let reader = tokio::spawn(async move {
+        let (mut acked, mut limited, mut without_wait) = (0u64, 0u64, 0u64);
+        let mut last = Instant::now();
+        while let Ok(Some(Ok(m))) =
+            tokio::time::timeout(Duration::from_secs(2), stream.next()).await
+        {
+            let Message::Text(t) = m else { continue };
+            last = Instant::now();
+            let v: Value = serde_json::from_str(&t).unwrap_or_default();
+            match (v["type"].as_str(), v["error"].as_str()) {
+                (Some("ack"), _) => acked += 1,
+                (Some("rejected"), Some("rate_limited")) => {
+                    limited += 1;
+                    if v["retry_after_ms"].as_u64().is_none() {
+                        without_wait += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        (acked, limited, without_wait, last)
+    });
+    let flood_event = event.clone();
+    let writer = tokio::spawn(async move {
+        use futures_util::SinkExt;
+        let start = Instant::now();
+        let mut sent = 0u64;
+        while start.elapsed() < flood {
+            let f = json!({"type": "op", "op_id": new_op_id(), "event_id": flood_event, "op": {"type": "stats.entry"}});
+            if sink
+                .send(Message::Text(f.to_string().into()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+            sent += 1;
+        }
+        (sent, sink)
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut during = timed_ops(&mut calm_ws, &event, 40, every).await?;
+    let (sent, _sink) = writer.await?;
+    let (acked, limited, without_wait, last) = reader.await?;
+    // The server answers its backlog after the flood stops; the bucket
+    // refills meanwhile, so the bound runs to the last answer.
+    let answered_for = (last - started).as_secs_f64();
+    let (q, d) = (median(&mut quiet), median(&mut during));
+    let p90 = |v: &[f64]| v[v.len() * 9 / 10];
+    println!(
+        "flood: {sent} ops sent in {flood:?} (answered within {answered_for:.2} s), {acked} applied, {limited} refused as rate_limited; \
+         the other client's ack latency: median {q:.2} ms (p90 {:.2}) before, {d:.2} ms (p90 {:.2}) during",
+        p90(&quiet),
+        p90(&during)
+    );
+    ensure!(limited > 0, "the flood was not throttled");
+    ensure!(
+        without_wait == 0,
+        "{without_wait} refusals did not say when to retry"
+    );
+    // The per-connection bucket: 200 at once, then 20 a second.
+    let bound = 200.0 + 20.0 * (answered_for + 0.5);
+    ensure!(
+        (acked as f64) <= bound,
+        "{acked} flood ops applied in {answered_for:.2} s (at most {bound:.0})"
+    );
+    ensure!(
+        acked + limited == sent,
+        "every flood op answered: {acked} + {limited} of {sent}"
+    );
+    let snap = coord.snapshot(&event).await?;
+    ensure!(
+        snap["state"]["stats"]["entries"].as_u64() == Some(acked + 80),
+        "refused ops changed nothing: {} entries",
+        snap["state"]["stats"]["entries"]
+    );
+    // "Normal latency": within a few milliseconds of the quiet figure on a
+    // loaded 2-core machine running a debug build and the flood itself.
+    ensure!(
+        d <= q * 3.0 + 5.0,
+        "the other client slowed from {q:.2} to {d:.2} ms"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_trail_matches_a_scripted_run_op_for_op() -> Result<()> {
+    let server = TestServer::start(&[])?;
+    let ana = server.login(COORD, "Ana").await?;
+    let event = server.long_event(&ana, "Audit").await?;
+    // Ben pairs from table 7's laptop, whose name a prankster set to a
+    // spreadsheet formula.
+    let (_, code) = ana.post("/api/pairing", &json!({"role": "dealer"})).await?;
+    let client = reqwest::Client::builder()
+        .local_address(ip("127.0.0.2"))
+        .build()?;
+    let v: Value = client
+        .post(server.url("/api/session"))
+        .json(&json!({"join_code": code["code"], "name": "Ben", "device": "=2+3"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let ben = Http {
+        client,
+        base: format!("http://{}", server.addr),
+        token: v["token"].as_str().context("token")?.to_string(),
+        role: "dealer".into(),
+        local: ip("127.0.0.2"),
+    };
+
+    // (who, op, expected sentence)
+    ana.op(&event, &new_op_id(), json!({"type": "clock.start"}))
+        .await?;
+    ana.op(&event, &new_op_id(), json!({"type": "clock.pause"}))
+        .await?;
+    ana.op(
+        &event,
+        &new_op_id(),
+        json!({"type": "clock.adjust", "delta_ms": 300_000}),
+    )
+    .await?;
+    ben.op(
+        &event,
+        &new_op_id(),
+        json!({"type": "stats.entry", "count": 5}),
+    )
+    .await?;
+    // An op from Ben's outbox: sent on a WebSocket that dropped before the
+    // ack arrived, then sent again over HTTP with the same op id when the
+    // app came back. It must be recorded once.
+    let replayed = new_op_id();
+    {
+        let mut ws = ben.ws().await?;
+        ws.send(json!({"type": "op", "op_id": replayed, "event_id": event, "op": {"type": "stats.bust", "count": 2}}))
+            .await?;
+        ws.next_of("ack").await?;
+        drop(ws);
+    }
+    let (s, _) = ben
+        .op(&event, &replayed, json!({"type": "stats.bust", "count": 2}))
+        .await?;
+    ensure!(s == 200, "replay answered: {s}");
+    ben.op(&event, &new_op_id(), json!({"type": "incident.create", "table": "7", "kind": "misdeal", "severity": "medium", "note": "=HYPERLINK(\"x\")"}))
+        .await?;
+    let snap = ana.snapshot(&event).await?;
+    let inc = &snap["state"]["incidents"][0];
+    ana.op(&event, &new_op_id(), json!({"type": "incident.update", "incident_id": inc["id"], "base_version": inc["lock_version"], "status": "resolved"}))
+        .await?;
+    // Refused ops are not changes and are not in the trail.
+    let (s, _) = ben
+        .op(&event, &new_op_id(), json!({"type": "clock.start"}))
+        .await?;
+    ensure!(s == 403);
+    let (s, _) = ana
+        .op(&event, &new_op_id(), json!({"type": "clock.pause"}))
+        .await?;
+    ensure!(s == 409);
+
+    let expected: [(&str, &str, &str, &str); 7] = [
+        (
+            "Ana",
+            "Ana-laptop",
+            "clock.start",
+            "started the clock (level 1, 20:00:00 left)",
+        ),
+        (
+            "Ana",
+            "Ana-laptop",
+            "clock.pause",
+            "paused the clock (level 1, ",
+        ),
+        (
+            "Ana",
+            "Ana-laptop",
+            "clock.adjust",
+            "added 5:00 to level 1 (",
+        ),
+        (
+            "Ben",
+            "=2+3",
+            "stats.entry",
+            "added 5 entries (0 → 5 players)",
+        ),
+        (
+            "Ben",
+            "=2+3",
+            "stats.bust",
+            "reported 2 bust-outs (5 → 3 players)",
+        ),
+        (
+            "Ben",
+            "=2+3",
+            "incident.create",
+            "raised incident inc-1: misdeal at table 7 (medium severity)",
+        ),
+        (
+            "Ana",
+            "Ana-laptop",
+            "incident.update",
+            "updated incident inc-1: status open → resolved",
+        ),
+    ];
+    let (s, trail) = ana.get(&format!("/api/events/{event}/audit")).await?;
+    ensure!(s == 200, "{s} {trail}");
+    let mut entries = trail["entries"].as_array().context("entries")?.clone();
+    entries.reverse();
+    ensure!(
+        entries.len() == expected.len(),
+        "{} entries for {} changes: {trail:#}",
+        entries.len(),
+        expected.len()
+    );
+    for (i, (e, (name, device, op, sentence))) in entries.iter().zip(expected).enumerate() {
+        ensure!(e["seq"] == i as u64 + 1, "entry {i} seq {}", e["seq"]);
+        ensure!(e["name"] == name && e["device"] == device, "entry {i}: {e}");
+        ensure!(e["op"]["type"] == op, "entry {i}: {e}");
+        let summary = e["summary"].as_str().unwrap_or_default();
+        ensure!(
+            summary.starts_with(sentence),
+            "entry {i}: {summary:?}, want {sentence:?}"
+        );
+        let address = if name == "Ben" {
+            "127.0.0.2"
+        } else {
+            "127.0.0.1"
+        };
+        ensure!(e["address"] == address, "entry {i}: {e}");
+        ensure!(e["at_ms"].as_i64().is_some_and(|t| t > 0));
+    }
+    ensure!(entries[4]["op_id"] == replayed.as_str());
+    ensure!(entries[4]["before"]["stats"]["players_remaining"] == 5);
+    ensure!(entries[4]["after"]["stats"]["players_remaining"] == 3);
+    ensure!(entries[6]["before"]["incident"]["status"] == "open");
+    ensure!(entries[6]["after"]["incident"]["status"] == "resolved");
+
+    let (_, one) = ana
+        .get(&format!("/api/events/{event}/audit?incident_id=inc-1"))
+        .await?;
+    let kinds: Vec<&str> = one["entries"]
+        .as_array()
+        .context("entries")?
+        .iter()
+        .filter_map(|e| e["op"]["type"].as_str())
+        .collect();
+    ensure!(kinds == ["incident.update", "incident.create"], "{kinds:?}");
+
+    let r = ana
+        .client
+        .get(server.url(&format!("/api/events/{event}/audit.csv")))
+        .bearer_auth(&ana.token)
+        .send()
+        .await?;
+    ensure!(r.status() == 200);
+    ensure!(r.headers()["content-type"]
+        .to_str()?
+        .starts_with("text/csv"));
+    let csv = r.text().await?;
+    let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
+    ensure!(lines.len() == 1 + expected.len(), "{csv}");
+    ensure!(lines[0].starts_with("seq,time_utc,at_ms,name,device,role,address"));
+    ensure!(
+        lines[4].contains(",\"'=2+3\","),
+        "formula defused: {}",
+        lines[4]
+    );
+    ensure!(!csv.contains(",=2+3"), "no live formula: {csv}");
+    let (s, _) = ben.get(&format!("/api/events/{event}/audit")).await?;
+    ensure!(s == 403, "a dealer reads no audit trail: {s}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_per_address_are_capped() -> Result<()> {
+    let server = TestServer::start(&["--max-connections-per-address", "3"])?;
+    let a = server.login_from(DEALER, "A", ip("127.0.0.2")).await?;
+    let b = server.login_from(DEALER, "B", ip("127.0.0.3")).await?;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(a.ws().await?);
+    }
+    let err = a.ws().await.err().context("a fourth socket")?;
+    ensure!(err.to_string().contains("429"), "{err}");
+    let mut other = b.ws().await?;
+    other.ping().await?;
+    drop(open.pop());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut again = a.ws().await?;
+    again.ping().await?;
+    for ws in &mut open {
+        ws.ping().await?;
+    }
+    Ok(())
+}
