@@ -13,6 +13,9 @@ import "./components/pb-console.js";
 import "./components/pb-structure.js";
 import "./components/pb-incidents.js";
 import "./components/pb-settings.js";
+import "./components/pb-devices.js";
+import "./components/pb-audit.js";
+import "./components/pb-signed-out.js";
 import "./components/pb-conflict.js";
 
 const SCREEN_IDS = {
@@ -23,6 +26,9 @@ const SCREEN_IDS = {
   structure: "screen-structure",
   incidents: "screen-incidents",
   settings: "screen-settings",
+  devices: "screen-devices",
+  audit: "screen-audit",
+  signedout: "screen-signedout",
 };
 
 function showScreen(m, p) {

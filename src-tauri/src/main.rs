@@ -5,6 +5,7 @@
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod export;
 mod settings;
 mod shell;
 mod view;
@@ -171,6 +172,51 @@ async fn sound_check(shell: State<'_, Shell>) -> Res<SoundState> {
     Ok(tokio::task::block_in_place(|| s.sound_check()))
 }
 
+/// A 6-digit pairing code for a device that is to join with `role`.
+#[tauri::command]
+async fn pairing_create(shell: State<'_, Shell>, role: String) -> Res<shell::PairingView> {
+    shell.pairing_create(&role).await
+}
+
+#[tauri::command]
+async fn pairing_list(shell: State<'_, Shell>) -> Res<shell::PairingListView> {
+    shell.pairing_list().await
+}
+
+#[tauri::command]
+async fn pairing_cancel(shell: State<'_, Shell>, code: String) -> Res<()> {
+    shell.pairing_cancel(&code).await
+}
+
+#[tauri::command]
+async fn devices_list(shell: State<'_, Shell>) -> Res<shell::DevicesView> {
+    shell.devices_list().await
+}
+
+#[tauri::command]
+async fn device_revoke(
+    shell: State<'_, Shell>,
+    operator_id: String,
+) -> Res<pitboss_core::protocol::DeviceInfo> {
+    shell.device_revoke(&operator_id).await
+}
+
+/// The open event's audit trail, newest first; one incident's with
+/// `incident_id`.
+#[tauri::command]
+async fn audit_list(
+    shell: State<'_, Shell>,
+    incident_id: Option<String>,
+    limit: Option<u32>,
+) -> Res<shell::AuditView> {
+    shell.audit_list(incident_id, limit).await
+}
+
+#[tauri::command]
+async fn export_audit(shell: State<'_, Shell>) -> Res<shell::ExportedAudit> {
+    shell.export_audit().await
+}
+
 /// Opens the wall-screen window (or brings it forward).
 #[tauri::command]
 fn open_display(app: tauri::AppHandle) -> Res<()> {
@@ -229,6 +275,13 @@ fn main() {
             set_settings,
             sound_check,
             open_display,
+            pairing_create,
+            pairing_list,
+            pairing_cancel,
+            devices_list,
+            device_revoke,
+            audit_list,
+            export_audit,
         ])
         .setup(move |app| {
             let data_dir = app.path().app_data_dir()?;

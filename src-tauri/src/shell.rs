@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use pitboss_client::alerts::{Sound, Watcher};
 use pitboss_client::{Client, Notice, Status, Venue, VenueConfig, VenueError};
-use pitboss_core::protocol::{CreateEvent, CreateStructure, EventSummary};
-use pitboss_core::Op;
+use pitboss_core::protocol::{
+    AuditEntry, CreateEvent, CreateStructure, DeviceInfo, EventSummary, PairingCode,
+};
+use pitboss_core::{Op, Role};
 use serde::Serialize;
 use serde_json::{json, Value};
 use tauri::async_runtime::JoinHandle;
@@ -44,6 +46,10 @@ pub struct CmdError {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current: Option<Value>,
+    /// With `rate_limited`: how long the host asks to wait, so the UI can
+    /// say "try again in 20 s" instead of a bare refusal.
+    #[serde(rename = "retryAfterMs", skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 impl CmdError {
@@ -52,6 +58,7 @@ impl CmdError {
             code: code.into(),
             message: message.into(),
             current: None,
+            retry_after_ms: None,
         }
     }
 }
@@ -68,15 +75,18 @@ impl From<VenueError> for CmdError {
                     m
                 },
             ),
+            VenueError::SignedOut(m) => CmdError::new("signed_out", m),
             VenueError::Refused {
                 code,
                 message,
                 current,
+                retry_after_ms,
                 ..
             } => CmdError {
                 code,
                 message,
                 current,
+                retry_after_ms,
             },
             VenueError::Local(e) => CmdError::new("internal", format!("{e:#}")),
         }
@@ -97,6 +107,8 @@ pub struct HostInfo {
     pub addresses: Vec<String>,
     pub coordinator_code: String,
     pub dealer_code: String,
+    /// The wall screens' code (read only), once the server makes one.
+    pub display_code: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -114,8 +126,58 @@ pub struct AppState {
     pub role: Option<String>,
     pub event_id: Option<String>,
     pub host: Option<HostInfo>,
+    /// Why this device is signed out of its venue (revoked, or its pairing
+    /// code spent); the UI then offers to join again and nothing else.
+    pub signed_out: Option<String>,
     pub settings: Settings,
     pub sound: SoundState,
+}
+
+/// A pairing code as the Devices screen shows it: with the server's "now",
+/// so the countdown to `expires_at_ms` does not depend on this machine's
+/// clock being right.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairingView {
+    pub code: String,
+    pub role: Role,
+    pub expires_at_ms: i64,
+    pub server_now_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairingListView {
+    pub codes: Vec<PairingView>,
+    pub server_now_ms: i64,
+}
+
+/// The device list, with the server's "now" for "last seen 2 min ago" and
+/// this device's own operator id (a coordinator cannot revoke itself).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DevicesView {
+    /// The server's records verbatim (snake_case).
+    pub devices: Vec<DeviceInfo>,
+    pub server_now_ms: i64,
+    pub self_operator_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditView {
+    pub event_id: String,
+    pub incident_id: Option<String>,
+    /// Newest first, the server's records verbatim (snake_case).
+    pub entries: Vec<AuditEntry>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportedAudit {
+    pub path: String,
+    /// Data rows written (the header not counted).
+    pub rows: usize,
 }
 
 struct Following {
@@ -255,6 +317,7 @@ impl Shell {
             } else {
                 None
             },
+            signed_out: inner.venue.as_ref().and_then(|v| v.signed_out()),
             settings: self.settings(),
             sound: self.sound_state(),
         }
@@ -315,6 +378,7 @@ impl Shell {
             addresses: lan_addresses(bound),
             coordinator_code: codes.coordinator.clone(),
             dealer_code: codes.dealer.clone(),
+            display_code: Some(codes.display.clone()),
         });
         tracing::info!(address = %bound, "hosting the venue");
         let local = if bound.ip().is_unspecified() {
@@ -353,7 +417,8 @@ impl Shell {
     pub async fn join(&self, address: &str, join_code: &str) -> Result<AppState, CmdError> {
         let server =
             pitboss_client::server_url(address).map_err(|m| CmdError::new("invalid", m))?;
-        let code = join_code.trim();
+        let code = pitboss_client::venue::normalize_code(join_code);
+        let code = code.as_str();
         if code.is_empty() {
             return Err(CmdError::new(
                 "invalid",
@@ -467,7 +532,8 @@ impl Shell {
     }
 
     pub async fn list_events(&self) -> Result<Vec<EventSummary>, CmdError> {
-        Ok(self.venue().await?.events().await?)
+        let venue = self.venue().await?;
+        self.venue_result(venue.events().await).await
     }
 
     pub async fn create_event(
@@ -492,7 +558,8 @@ impl Shell {
             .map_err(|m| CmdError::new("invalid", m))?;
         pitboss_core::structure::validate_levels(&ev.structure.levels)
             .map_err(|m| CmdError::new("invalid", m))?;
-        let id = self.venue().await?.create_event(&ev).await?;
+        let venue = self.venue().await?;
+        let id = self.venue_result(venue.create_event(&ev).await).await?;
         self.open_event(&id).await?;
         Ok(id)
     }
@@ -599,9 +666,14 @@ impl Shell {
             .and_then(pitboss_core::Role::parse)
             .is_none_or(|r| r.may(&op));
         if !may {
+            let display = role.as_deref() == Some(Role::Display.as_str());
             return Err(CmdError::new(
                 "forbidden",
-                "only a coordinator can do this; dealers report bust-outs, entries, rebuys, add-ons and incidents",
+                if display {
+                    "this screen joined as a display: it shows the clock and the board and changes nothing"
+                } else {
+                    "only a coordinator can do this; dealers report bust-outs, entries, rebuys, add-ons and incidents"
+                },
             ));
         }
         // The clock must never be moved from a stale picture of it: clock
@@ -617,6 +689,153 @@ impl Shell {
             ));
         }
         Ok(client.submit(op).await?)
+    }
+
+    /// A Venue answer as a command's: a sign-out found on the way is
+    /// announced at once, so every screen shows it, not only this call's.
+    async fn venue_result<T>(&self, r: Result<T, VenueError>) -> Result<T, CmdError> {
+        match r {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let signed_out = matches!(e, VenueError::SignedOut(_));
+                let e = CmdError::from(e);
+                if signed_out {
+                    self.announce().await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The venue, for the coordinator's tools: pairing, devices, audit. The
+    /// server checks the role too; this only says so before a round trip.
+    async fn manager_venue(&self, what: &str) -> Result<Arc<Venue>, CmdError> {
+        let (venue, role) = {
+            let inner = self.inner.lock().await;
+            (inner.venue.clone(), inner.role.clone())
+        };
+        let venue = venue.ok_or_else(|| CmdError::new("invalid", "host or join a venue first"))?;
+        if let Some(reason) = venue.signed_out() {
+            return Err(CmdError::new("signed_out", reason));
+        }
+        match role.as_deref().and_then(Role::parse) {
+            Some(r) if !r.may_manage() => Err(CmdError::new(
+                "forbidden",
+                format!("only a coordinator can {what}"),
+            )),
+            _ => Ok(venue),
+        }
+    }
+
+    /// The server's time now: the followed event's estimate, else this
+    /// machine's clock (the host's own, or close enough on a LAN).
+    async fn server_now_ms(&self) -> i64 {
+        match self.client().await {
+            Ok(c) => c.server_now_ms(),
+            Err(_) => pitboss_client::engine::local_now_ms(),
+        }
+    }
+
+    fn pairing_view(p: PairingCode, server_now_ms: i64) -> PairingView {
+        PairingView {
+            code: p.code,
+            role: p.role,
+            expires_at_ms: p.expires_at_ms,
+            server_now_ms,
+        }
+    }
+
+    pub async fn pairing_create(&self, role: &str) -> Result<PairingView, CmdError> {
+        let role = Role::parse(role).ok_or_else(|| {
+            CmdError::new(
+                "invalid",
+                format!("\"{role}\" is not a role: coordinator, dealer or display"),
+            )
+        })?;
+        let venue = self.manager_venue("pair devices").await?;
+        let p = self.venue_result(venue.create_pairing(role).await).await?;
+        Ok(Self::pairing_view(p, self.server_now_ms().await))
+    }
+
+    pub async fn pairing_list(&self) -> Result<PairingListView, CmdError> {
+        let venue = self.manager_venue("see pairing codes").await?;
+        let codes = self.venue_result(venue.pairings().await).await?;
+        let now = self.server_now_ms().await;
+        Ok(PairingListView {
+            codes: codes
+                .into_iter()
+                .map(|p| Self::pairing_view(p, now))
+                .collect(),
+            server_now_ms: now,
+        })
+    }
+
+    pub async fn pairing_cancel(&self, code: &str) -> Result<(), CmdError> {
+        if !pitboss_client::venue::is_pairing_code(code) {
+            return Err(CmdError::new("invalid", "a pairing code has 6 digits"));
+        }
+        let venue = self.manager_venue("cancel pairing codes").await?;
+        self.venue_result(venue.cancel_pairing(code).await).await
+    }
+
+    pub async fn devices_list(&self) -> Result<DevicesView, CmdError> {
+        let venue = self.manager_venue("see the devices").await?;
+        let devices = self.venue_result(venue.devices().await).await?;
+        Ok(DevicesView {
+            devices,
+            server_now_ms: self.server_now_ms().await,
+            self_operator_id: venue.stored_session().map(|s| s.operator_id),
+        })
+    }
+
+    pub async fn device_revoke(&self, operator_id: &str) -> Result<DeviceInfo, CmdError> {
+        let venue = self.manager_venue("revoke devices").await?;
+        if venue
+            .stored_session()
+            .is_some_and(|s| s.operator_id == operator_id)
+        {
+            return Err(CmdError::new(
+                "invalid",
+                "this is your own device; revoke it from another coordinator's screen",
+            ));
+        }
+        self.venue_result(venue.revoke(operator_id).await).await
+    }
+
+    async fn open_event_id(&self) -> Result<String, CmdError> {
+        Ok(self.client().await?.event_id().to_string())
+    }
+
+    pub async fn audit_list(
+        &self,
+        incident_id: Option<String>,
+        limit: Option<u32>,
+    ) -> Result<AuditView, CmdError> {
+        let venue = self.manager_venue("see the audit trail").await?;
+        let event_id = self.open_event_id().await?;
+        let entries = self
+            .venue_result(venue.audit(&event_id, incident_id.as_deref(), limit).await)
+            .await?;
+        Ok(AuditView {
+            event_id,
+            incident_id,
+            entries,
+        })
+    }
+
+    /// Writes the open event's audit trail, as the server's CSV, to the
+    /// download folder, and says where.
+    pub async fn export_audit(&self) -> Result<ExportedAudit, CmdError> {
+        let venue = self.manager_venue("export the audit trail").await?;
+        let event_id = self.open_event_id().await?;
+        let csv = self.venue_result(venue.audit_csv(&event_id).await).await?;
+        let dir = crate::export::download_dir(&self.app);
+        let path = crate::export::write_csv(&dir, &event_id, &csv)
+            .map_err(|e| CmdError::new("internal", format!("{e:#}")))?;
+        Ok(ExportedAudit {
+            path: path.display().to_string(),
+            rows: crate::export::data_rows(&csv),
+        })
     }
 
     pub async fn refresh(&self) -> Result<(), CmdError> {
@@ -647,21 +866,27 @@ impl Shell {
 
 fn status_json(c: &Client, server: &str) -> Value {
     let status = c.status().borrow().clone();
-    let (state, since, next) = match status {
+    let (state, since, next) = match &status {
         Status::Connecting => ("connecting", None, None),
         Status::Live => ("live", None, None),
         Status::Reconnecting {
             next_attempt_at_ms,
             since_ms,
-        } => ("reconnecting", Some(since_ms), Some(next_attempt_at_ms)),
+        } => ("reconnecting", Some(*since_ms), Some(*next_attempt_at_ms)),
         Status::Offline {
             since_ms,
             next_attempt_at_ms,
-        } => ("offline", Some(since_ms), Some(next_attempt_at_ms)),
-        Status::Degraded { since_ms } => ("degraded", Some(since_ms), None),
+        } => ("offline", Some(*since_ms), Some(*next_attempt_at_ms)),
+        Status::Degraded { since_ms } => ("degraded", Some(*since_ms), None),
+        Status::SignedOut { .. } => ("signed_out", None, None),
+    };
+    let reason = match status {
+        Status::SignedOut { reason } => Some(reason),
+        _ => None,
     };
     json!({
         "state": state,
+        "reason": reason,
         "sinceMs": since,
         "nextAttemptAtMs": next,
         "lastSyncedMs": c.last_synced_ms(),
@@ -785,8 +1010,60 @@ async fn push_notices(app: AppHandle, client: Arc<Client>) {
                 op,
             } => json!({"kind": "rejected", "opId": op_id, "error": error,
                         "message": message, "current": current, "op": op}),
+            Notice::Throttled {
+                op_id,
+                retry_after_ms,
+            } => json!({"kind": "throttled", "opId": op_id, "retryAfterMs": retry_after_ms}),
+            Notice::SignedOut { reason } => {
+                // Every screen must switch to "signed out", not only the
+                // status bar: the app state says so.
+                if let Some(shell) = tauri::Manager::try_state::<Shell>(&app) {
+                    shell.announce().await;
+                }
+                json!({"kind": "signed_out", "reason": reason})
+            }
             _ => continue,
         };
         drop(app.emit(events::NOTICE, payload));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The UI reads these shapes (ui/lib/forms.js normalizeError,
+    /// ui/lib/status.js); a rename here would silently break it.
+    #[test]
+    fn trust_errors_keep_the_shape_the_ui_reads() {
+        let e = CmdError::from(VenueError::SignedOut(pitboss_client::venue::REVOKED.into()));
+        assert_eq!(
+            serde_json::to_value(&e).ok(),
+            Some(json!({"code": "signed_out", "message": pitboss_client::venue::REVOKED}))
+        );
+        let e = CmdError::from(VenueError::Refused {
+            status: 429,
+            code: "rate_limited".into(),
+            message: "too many attempts".into(),
+            current: None,
+            retry_after_ms: Some(20_000),
+        });
+        assert_eq!(
+            serde_json::to_value(&e).ok(),
+            Some(
+                json!({"code": "rate_limited", "message": "too many attempts", "retryAfterMs": 20_000})
+            )
+        );
+        let v = serde_json::to_value(PairingView {
+            code: "123456".into(),
+            role: Role::Display,
+            expires_at_ms: 5,
+            server_now_ms: 1,
+        })
+        .ok();
+        assert_eq!(
+            v,
+            Some(json!({"code": "123456", "role": "display", "expiresAtMs": 5, "serverNowMs": 1}))
+        );
     }
 }

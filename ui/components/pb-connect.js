@@ -21,7 +21,7 @@ class PbConnect extends HTMLElement {
       h("span", { class: "choice-sub", text: "Connect to the computer hosting this room, with its join code." }));
     this.hostError = h("p", { id: "host-error", class: "form-error", role: "alert" });
     this.address = h("input", { id: "join-address", type: "text", inputmode: "url", autocomplete: "off", spellcheck: "false", placeholder: "192.168.1.20:7878" });
-    this.code = h("input", { id: "join-code", type: "text", autocomplete: "off", spellcheck: "false", autocapitalize: "characters", placeholder: "Code shown on the host" });
+    this.code = h("input", { id: "join-code", type: "text", autocomplete: "off", spellcheck: "false", autocapitalize: "characters", placeholder: "Join code or 6-digit pairing code" });
     this.joinSubmit = h("button", { type: "submit", id: "join-submit", class: "btn-primary", text: "Join" });
     this.joinError = h("p", { id: "join-error", class: "form-error", role: "alert" });
     this.joinForm = h(
@@ -30,7 +30,7 @@ class PbConnect extends HTMLElement {
       h("div", { class: "row" },
         field("Host address", this.address),
         field("Join code", this.code)),
-      h("p", { class: "hint", text: "The host shows its address and both codes at the top of its screen. The coordinator code runs the clock; the dealer code reports from a table." }),
+      h("p", { class: "hint", text: "The host shows its address and the join codes at the top of its screen; its coordinator can also give you a 6-digit pairing code (Devices → Pair a device), good once for 5 minutes. The coordinator code runs the clock, the dealer code reports from a table, the display code shows the clock on a wall screen." }),
       h("div", { class: "row" }, this.joinSubmit),
       this.joinError,
     );
@@ -124,7 +124,7 @@ class PbConnect extends HTMLElement {
       takeApp(await call("join_venue", v.value));
       this.code.value = "";
     } catch (e) {
-      setText(this.joinError, joinErrorText(e, v.value.address));
+      setText(this.joinError, joinErrorText(e, v.value.address, v.value.joinCode));
       if (normalizeError(e).code === "unauthorized") this.code.select();
     } finally {
       this.busy(false, this.joinSubmit);

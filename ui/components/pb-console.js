@@ -5,7 +5,7 @@
 import { store, submit, call, reportError } from "../app.js";
 import { screenFor, roleOf, pendingSummary } from "../lib/store.js";
 import { clockDisplay, currentLevelIndex } from "../lib/clockview.js";
-import { permission } from "../lib/permissions.js";
+import { permission, controlsFor } from "../lib/permissions.js";
 import { shortcutFor, opForShortcut } from "../lib/keys.js";
 import { h, setText, setAllowed } from "./dom.js";
 
@@ -175,6 +175,11 @@ class PbConsole extends HTMLElement {
     }
 
     if (p && m.clock === p.clock && m.app === p.app && m.status === p.status && m.event === p.event) return;
+    // A wall screen carries no controls at all, only the clock and figures.
+    const shows = controlsFor(roleOf(m));
+    this.clockControls.hidden = !shows.clockControls;
+    this.dealerControls.hidden = !shows.tableControls;
+    this.dataset.controls = String(shows.clockControls || shows.tableControls);
     setText(this.b.startPause, this.running ? "Pause" : "Start");
     this.b.startPause.dataset.running = String(this.running);
     const clockPerm = this.perm(m, "clock.start");

@@ -3,7 +3,7 @@
 
 import { store } from "../app.js";
 import { screenFor, roleOf } from "../lib/store.js";
-import { roleLabel } from "../lib/permissions.js";
+import { roleLabel, screensFor } from "../lib/permissions.js";
 import { hostText } from "../lib/status.js";
 import { openCount } from "../lib/incidents.js";
 import { h, setText, setAttr } from "./dom.js";
@@ -12,6 +12,8 @@ const NAV = [
   ["console", "nav-console", "Clock"],
   ["structure", "nav-structure", "Structure"],
   ["incidents", "nav-incidents", "Incidents"],
+  ["devices", "nav-devices", "Devices"],
+  ["audit", "nav-audit", "Audit"],
   ["events", "nav-events", "Events"],
   ["settings", "nav-settings", "Settings"],
 ];
@@ -44,7 +46,7 @@ class PbHeader extends HTMLElement {
       h(
         "div",
         { class: "bar" },
-        h("div", { class: "brand" }, h("span", { class: "mark", "aria-hidden": "true", text: "♠" }), " Pitboss"),
+        h("div", { class: "brand", title: "Pitboss" }, h("span", { class: "mark", "aria-hidden": "true", text: "♠" }), h("span", { class: "brand-word", text: " Pitboss" })),
         this.eventName,
         this.roleEl,
         nav,
@@ -66,12 +68,13 @@ class PbHeader extends HTMLElement {
     setText(this.eventName, title);
     const op = m.app && m.app.settings && m.app.settings.operatorName;
     setText(this.roleEl, connected ? `${roleLabel(roleOf(m))}${op ? ` · ${op}` : ""}` : "");
-    this.nav.hidden = !connected;
+    this.nav.hidden = !connected || Boolean(m.app && m.app.signedOut);
     const hasEvent = Boolean(m.app && m.app.eventId);
+    const mine = screensFor(roleOf(m));
     for (const [s, b] of Object.entries(this.buttons)) {
       const current = s === screen;
       setAttr(b, "aria-current", current ? "page" : null);
-      b.hidden = !hasEvent && ["console", "structure", "incidents"].includes(s);
+      b.hidden = !mine.includes(s) || (!hasEvent && ["console", "structure", "incidents", "audit"].includes(s));
     }
     const open = m.event ? openCount(m.event.incidents) : 0;
     this.badge.hidden = open === 0;

@@ -5,7 +5,9 @@
 
 import { store, submit } from "../app.js";
 import { roleOf } from "../lib/store.js";
-import { permission } from "../lib/permissions.js";
+import { permission, controlsFor } from "../lib/permissions.js";
+import { loadTrail } from "./pb-audit.js";
+import { normalizeError } from "../lib/forms.js";
 import {
   KINDS,
   SEVERITIES,
@@ -111,14 +113,31 @@ class PbIncidents extends HTMLElement {
         h("div", { class: "row end" }, this.eCancel, this.eSave)),
     );
 
-    this.append(
-      h("div", { class: "incidents-layout" },
+    // Detail dialog with the incident's history (the audit trail filtered
+    // to it), for coordinators.
+    this.dTitle = h("h2", { id: "detail-title" });
+    this.dBody = h("div", { class: "detail-body" });
+    this.dHistory = h("ol", { id: "incident-history", class: "audit-list" });
+    this.dMsg = h("p", { class: "hint", role: "status" });
+    this.dClose = h("button", { type: "button", id: "detail-close", text: "Close", onclick: () => this.closeDetail() });
+    this.detail = h(
+      "div",
+      { class: "overlay", id: "incident-detail", hidden: true, onkeydown: (e) => { if (e.key === "Escape") this.closeDetail(); } },
+      h("div", { class: "dialog wide", role: "dialog", "aria-modal": "true", "aria-labelledby": "detail-title" },
+        this.dTitle,
+        this.dBody,
+        h("h3", { text: "History" }),
+        this.dMsg,
+        this.dHistory,
+        h("div", { class: "row end" }, this.dClose)),
+    );
+
+    this.layout = h("div", { class: "incidents-layout" },
         this.form,
         h("div", { class: "board-wrap" },
           h("div", { class: "toolbar" }, h("label", { class: "inline" }, h("span", { text: "Table" }), this.filter), this.filterCount),
-          h("div", { class: "board" }, ...cols))),
-      this.editor,
-    );
+          h("div", { class: "board" }, ...cols)));
+    this.append(this.layout, this.editor, this.detail);
     this.editing = null;
     store.subscribe((m, p) => {
       if (!p || m.event !== p.event || m.app !== p.app) this.renderBoard(m);
@@ -138,6 +157,11 @@ class PbIncidents extends HTMLElement {
     const byIncident = pendingByIncident(pending);
     const role = roleOf(m);
     const may = permission(role, "incident.update").allowed;
+    const shows = controlsFor(role);
+    // A wall screen shows the board only: no form, no buttons on cards.
+    this.form.hidden = !shows.incidentForm;
+    this.layout.dataset.form = String(shows.incidentForm);
+    this.shows = shows;
     for (const s of STATUSES) {
       const cards = groups[s].map((i) => this.card(i, byIncident.get(i.id), may));
       if (s === "open") {
@@ -150,6 +174,13 @@ class PbIncidents extends HTMLElement {
     }
     this.createBtn.disabled = !permission(role, "incident.create").allowed || !m.event;
     if (this.editing) this.checkStale(incidents);
+    // An open History follows the incident's changes as they are made.
+    const seq = m.event ? m.event.seq : null;
+    if (this.detailId && seq !== this.detailSeq) {
+      this.detailSeq = seq;
+      clearTimeout(this.detailTimer);
+      this.detailTimer = setTimeout(() => this.reloadDetail(), 400);
+    }
   }
 
   card(i, pending, may) {
@@ -165,7 +196,7 @@ class PbIncidents extends HTMLElement {
       h("div", { class: "inc-kind", text: i.kind }),
       i.note ? h("p", { class: "inc-note", text: i.note }) : null,
       h("p", { class: "inc-meta", text: meta(i) }),
-      h("div", { class: "inc-actions" },
+      !this.shows || this.shows.incidentActions ? h("div", { class: "inc-actions" },
         actionsFor(i).map((a) =>
           h("button", {
             type: "button",
@@ -176,8 +207,52 @@ class PbIncidents extends HTMLElement {
             title: busy ? "Waiting for the server to confirm your last change to this incident" : null,
             onclick: () => (a === "edit" ? this.openEditor(i) : submit(transitionOp(i, a))),
           }),
-        )),
+        ),
+        this.shows && this.shows.history
+          ? h("button", { type: "button", class: "btn-small btn-quiet", dataset: { action: "history" }, text: "History", title: "Who changed this incident, and when", onclick: () => this.openDetail(i) })
+          : null) : null,
     );
+  }
+
+  async openDetail(i) {
+    this.detailId = i.id;
+    this.detailSeq = store.get().event ? store.get().event.seq : null;
+    this.renderDetailBody(i);
+    replaceChildren(this.dHistory);
+    setText(this.dMsg, "Reading the audit trail…");
+    this.detail.hidden = false;
+    this.dClose.focus();
+    try {
+      await loadTrail(this.dHistory, i.id);
+      setText(this.dMsg, "");
+    } catch (e) {
+      setText(this.dMsg, `Could not read the history: ${normalizeError(e).message}`);
+    }
+  }
+
+  renderDetailBody(i) {
+    setText(this.dTitle, `${tableLabel(i.table)} — ${i.kind}`);
+    replaceChildren(this.dBody,
+      h("p", {}, h("span", { class: `sev sev-${i.severity}`, text: severityWord(i.severity) }), " ", h("strong", { text: statusWord(i.status) })),
+      i.note ? h("p", { class: "inc-note", text: i.note }) : null,
+      h("p", { class: "inc-meta", text: meta(i) }));
+  }
+
+  async reloadDetail() {
+    if (!this.detailId) return;
+    const m = store.get();
+    const now = m.event && (m.event.incidents || []).find((x) => x.id === this.detailId);
+    if (now) this.renderDetailBody(now);
+    try {
+      await loadTrail(this.dHistory, this.detailId);
+    } catch {
+      /* the first load said what went wrong; a refresh failing keeps the last list */
+    }
+  }
+
+  closeDetail() {
+    this.detailId = null;
+    this.detail.hidden = true;
   }
 
   pendingCard(p) {

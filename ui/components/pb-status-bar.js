@@ -56,7 +56,7 @@ class PbStatusBar extends HTMLElement {
     setText(this.sound, sound ? "Sound unavailable" : "");
     setAttr(this.sound, "title", sound || null);
     this.sound.hidden = !sound;
-    this.refresh.hidden = !(m.app && m.app.eventId);
+    this.refresh.hidden = !(m.app && m.app.eventId) || kind === "signed_out";
   }
 }
 

@@ -1,6 +1,8 @@
 // Checks of the small forms (join a venue, create an event, settings) and
 // the words for what a command's error means to the person. Pure.
 
+import { isPairingCode, normalizeJoinCode } from "./trust.js";
+
 const chars = (s) => Array.from(String(s ?? "")).length;
 
 /**
@@ -9,7 +11,8 @@ const chars = (s) => Array.from(String(s ?? "")).length;
  */
 export function validateJoin(form) {
   const address = String(form?.address ?? "").trim();
-  const code = String(form?.code ?? "").trim();
+  // A 6-digit pairing code may be typed "123 456"; a long code as shown.
+  const code = normalizeJoinCode(form?.code);
   const errors = {};
   if (!address) errors.address = "Enter the host's address, e.g. 192.168.1.20:7878.";
   else if (/\s/.test(address)) errors.address = "An address has no spaces, e.g. 192.168.1.20:7878.";
@@ -20,14 +23,19 @@ export function validateJoin(form) {
     const port = /:(\d{1,5})\/?$/.exec(address.replace(/^https?:\/\//i, ""));
     if (port && (Number(port[1]) < 1 || Number(port[1]) > 65535)) errors.address = "The port must be between 1 and 65535.";
   }
-  if (!code) errors.code = "Enter the join code shown on the host.";
+  if (!code) errors.code = "Enter the join code or the 6-digit pairing code shown on the host.";
+  else if (/^[0-9\s-]+$/.test(code) && !isPairingCode(code)) {
+    errors.code = "A pairing code has 6 digits.";
+  }
   return { ok: Object.keys(errors).length === 0, errors, value: { address, joinCode: code } };
 }
 
 /** The one error shape of commands, from whatever the bridge rejected with. */
 export function normalizeError(e) {
   if (e && typeof e === "object" && typeof e.code === "string") {
-    return { code: e.code, message: String(e.message ?? ""), current: e.current ?? null };
+    const out = { code: e.code, message: String(e.message ?? ""), current: e.current ?? null };
+    if (Number.isFinite(e.retryAfterMs)) out.retryAfterMs = e.retryAfterMs;
+    return out;
   }
   if (e instanceof Error) return { code: "internal", message: e.message, current: null };
   if (typeof e === "string") {
@@ -44,11 +52,20 @@ export function normalizeError(e) {
 }
 
 /** What a failed join means, in a sentence for the person at the screen. */
-export function joinErrorText(e, address) {
+export function joinErrorText(e, address, code) {
   const err = normalizeError(e);
   switch (err.code) {
     case "unauthorized":
-      return "Wrong join code — check the code shown on the host (coordinator or dealer).";
+      if (isPairingCode(code)) {
+        return "That pairing code was not accepted — it may have expired or been used already. Ask the coordinator for a new one.";
+      }
+      return "Wrong join code — check the code shown on the host (coordinator, dealer or display).";
+    case "rate_limited": {
+      const s = Math.max(1, Math.ceil((Number(err.retryAfterMs) || 0) / 1000));
+      return `Too many tries from this device — wait ${s} s and try again.`;
+    }
+    case "signed_out":
+      return err.message || "This device is signed out; join again with a new code.";
     case "offline":
       return `Cannot reach ${address || "the host"}: is it running and on this network?${err.message ? ` (${err.message})` : ""}`;
     case "invalid":

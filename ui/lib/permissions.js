@@ -12,7 +12,10 @@ export const COORDINATOR_OPS = Object.freeze([
 ]);
 
 /** UI actions that are not ops but are coordinator-only too. */
-export const COORDINATOR_ACTIONS = Object.freeze(["event.create"]);
+export const COORDINATOR_ACTIONS = Object.freeze(["event.create", "devices.manage", "audit.read"]);
+
+/** What a wall screen is told when it would change something. */
+export const DISPLAY_REASON = "This screen joined as a display: it shows the clock and the board and changes nothing.";
 
 const CLOCK_OPS = ["clock.start", "clock.pause", "clock.adjust", "clock.set_level"];
 
@@ -27,6 +30,8 @@ export function isCoordinatorOnly(action) {
  * they need a live connection (the shell refuses them otherwise).
  */
 export function permission(role, action, ctx = {}) {
+  // A display sends nothing at all (pitboss_core::Role::Display.may is false).
+  if (role === "display") return { allowed: false, reason: DISPLAY_REASON };
   if (isCoordinatorOnly(action) && role !== "coordinator") {
     if (role === "dealer") {
       return {
@@ -59,12 +64,45 @@ function reasonForDealer(action) {
   if (action === "event.create") {
     return "Only a coordinator can create events. This device joined with the dealer code.";
   }
+  if (action === "devices.manage" || action === "audit.read") {
+    return "Only a coordinator can pair devices and read the audit trail.";
+  }
   return "Only a coordinator can run the clock. This device joined with the dealer code.";
 }
 
-/** "Coordinator", "Dealer" or "Unknown role". */
+/** "Coordinator", "Dealer", "Display" or "Unknown role". */
 export function roleLabel(role) {
   if (role === "coordinator") return "Coordinator";
   if (role === "dealer") return "Dealer";
+  if (role === "display") return "Display";
   return "Unknown role";
+}
+
+/**
+ * The screens a role gets in the navigation. A display sees the clock and
+ * the board only (and its settings); Devices and Audit are the
+ * coordinator's; an unknown role (not yet told by the server) sees what a
+ * dealer sees, and the server decides the rest.
+ */
+export function screensFor(role) {
+  if (role === "display") return ["console", "incidents", "events", "settings"];
+  const base = ["console", "structure", "incidents", "events", "settings"];
+  if (role === "coordinator") return ["console", "structure", "incidents", "devices", "audit", "events", "settings"];
+  return base;
+}
+
+/**
+ * Which groups of controls a role's screens carry at all (hidden, not
+ * merely disabled: a wall screen has no buttons to read from across a room).
+ * { clockControls, tableControls, incidentForm, incidentActions, history }.
+ */
+export function controlsFor(role) {
+  const display = role === "display";
+  return {
+    clockControls: !display,
+    tableControls: !display,
+    incidentForm: !display,
+    incidentActions: !display,
+    history: role === "coordinator",
+  };
 }

@@ -14,7 +14,8 @@ export function secondsUntil(atMs, nowMs) {
  * idle (a venue but no event followed, so no connection to report).
  */
 export function statusKind(status, app) {
-  if (status && ["live", "degraded", "connecting", "reconnecting", "offline"].includes(status.state)) {
+  if (app && app.signedOut) return "signed_out";
+  if (status && ["live", "degraded", "connecting", "reconnecting", "offline", "signed_out"].includes(status.state)) {
     return status.state;
   }
   if (!app || app.mode === "none") return "none";
@@ -31,6 +32,9 @@ export function statusText(status, app, nowMs, offsetMinutes) {
   switch (kind) {
     case "live":
       return "Live";
+    case "signed_out":
+      // The screen says why; the bar says what to do.
+      return "Signed out — join again with a new code";
     case "degraded":
       // The WebSocket is blocked on this network; HTTP works.
       return "Degraded — updates every few seconds (WebSocket blocked)";
@@ -85,7 +89,8 @@ export function hostText(app) {
   if (!app || app.mode !== "host" || !app.host) return "";
   const h = app.host;
   const addr = (h.addresses && h.addresses[0]) || `port ${h.port}`;
-  return `Hosting on ${addr} · Coordinator code ${h.coordinatorCode} · Dealer code ${h.dealerCode}`;
+  const display = h.displayCode ? ` · Display code ${h.displayCode}` : "";
+  return `Hosting on ${addr} · Coordinator code ${h.coordinatorCode} · Dealer code ${h.dealerCode}${display}`;
 }
 
 /** "Sound unavailable: no audio device" or "" when sound works. */

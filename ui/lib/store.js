@@ -6,8 +6,9 @@
 
 import { rememberIncidents, recall, buildIncidentConflict } from "./conflict.js";
 import { sleptThroughText } from "./status.js";
+import { screensFor } from "./permissions.js";
 
-export const SCREENS = Object.freeze(["connect", "events", "console", "structure", "incidents", "settings"]);
+export const SCREENS = Object.freeze(["connect", "events", "console", "structure", "incidents", "devices", "audit", "settings"]);
 
 export const MAX_BANNERS = 5;
 
@@ -84,6 +85,17 @@ function reduceNotice(m, n, nowMs) {
       return addBanner(m, { kind: "info", message: sleptThroughText(n) });
     case "alert":
       return { ...m, alert: { sound: n.sound, title: n.title, atMs: nowMs } };
+    case "throttled": {
+      // One line however many ops wait: the host limits this device, and
+      // what waits is sent again by itself (never dropped, never refused).
+      const s = Math.max(1, Math.ceil((Number(n.retryAfterMs) || 0) / 1000));
+      const rest = m.banners.filter((b) => b.tag !== "throttled");
+      return addBanner({ ...m, banners: rest }, {
+        kind: "warn",
+        tag: "throttled",
+        message: `The host is limiting changes from this device — waiting changes go again in ${s} s, nothing is lost.`,
+      });
+    }
     case "rejected": {
       const op = n.op || {};
       if (n.error === "conflict" && op.type === "incident.update" && n.current) {
@@ -178,8 +190,12 @@ export function reduce(m, a) {
 export function screenFor(m) {
   if (!m.app) return "loading";
   if (m.app.mode === "none") return m.screen === "settings" ? "settings" : "connect";
+  // Revoked or a spent pairing code: nothing else works until a new join.
+  if (m.app.signedOut) return "signedout";
   if (!m.app.eventId) return m.screen === "settings" ? "settings" : "events";
-  return m.screen === "connect" ? "console" : m.screen;
+  if (m.screen === "connect") return "console";
+  // A screen this role does not have (a dealer never sees Devices).
+  return screensFor(roleOf(m)).includes(m.screen) ? m.screen : "console";
 }
 
 /** The role to check buttons against: the app's, else the followed event's. */

@@ -42,3 +42,35 @@ test("roles are named for people", () => {
   assert.equal(roleLabel(null), "Unknown role");
   assert.equal(isCoordinatorOnly("stats.bust"), false);
 });
+
+test("a display may do nothing, and says why", async () => {
+  const { screensFor, controlsFor, DISPLAY_REASON } = await import("../lib/permissions.js");
+  for (const op of [...COORDINATOR_OPS, "stats.bust", "stats.entry", "incident.create", "incident.update", "event.create"]) {
+    const p = permission("display", op, live);
+    assert.equal(p.allowed, false, op);
+    assert.equal(p.reason, DISPLAY_REASON);
+  }
+  assert.equal(roleLabel("display"), "Display");
+  assert.deepEqual(controlsFor("display"), {
+    clockControls: false,
+    tableControls: false,
+    incidentForm: false,
+    incidentActions: false,
+    history: false,
+  });
+  assert.deepEqual(screensFor("display").sort(), ["console", "events", "incidents", "settings"]);
+});
+
+test("Devices and Audit are the coordinator's only", async () => {
+  const { screensFor, controlsFor } = await import("../lib/permissions.js");
+  assert.ok(screensFor("coordinator").includes("devices"));
+  assert.ok(screensFor("coordinator").includes("audit"));
+  for (const r of ["dealer", "display", null]) {
+    assert.ok(!screensFor(r).includes("devices"), String(r));
+    assert.ok(!screensFor(r).includes("audit"), String(r));
+  }
+  assert.equal(permission("dealer", "devices.manage", live).allowed, false);
+  assert.equal(controlsFor("dealer").history, false);
+  assert.equal(controlsFor("dealer").tableControls, true);
+  assert.equal(controlsFor("coordinator").history, true);
+});

@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 use crate::replica::Replica;
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        r#"
+    Migrations::new(vec![
+        M::up(
+            r#"
         CREATE TABLE replicas (
             event_id TEXT PRIMARY KEY,
             seq INTEGER NOT NULL,
@@ -39,7 +40,20 @@ fn migrations() -> Migrations<'static> {
             created_at_ms INTEGER NOT NULL
         );
         "#,
-    )])
+        ),
+        // A server whose coordinator revoked this device (or whose one-time
+        // pairing code is spent): kept across restarts, so the app never
+        // quietly logs in again with a stored code.
+        M::up(
+            r#"
+        CREATE TABLE signed_out (
+            server TEXT PRIMARY KEY,
+            reason TEXT NOT NULL,
+            at_ms INTEGER NOT NULL
+        );
+        "#,
+        ),
+    ])
 }
 
 /// An op waiting for the server's answer, shown as pending.
@@ -170,6 +184,39 @@ impl Cache {
         Ok(())
     }
 
+    /// Remembers that this device is signed out of `server` (revoked, or its
+    /// pairing code spent) and forgets the session token. Until a person
+    /// joins again ([`Cache::clear_signed_out`]), no code logs in silently.
+    pub fn mark_signed_out(&self, server: &str, reason: &str, at_ms: i64) -> anyhow::Result<()> {
+        let conn = self.conn();
+        conn.execute("DELETE FROM sessions WHERE server = ?1", [server])?;
+        conn.execute(
+            "INSERT INTO signed_out (server, reason, at_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT(server) DO UPDATE SET reason = excluded.reason, at_ms = excluded.at_ms",
+            params![server, reason, at_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Why this device is signed out of `server`, if it is.
+    pub fn signed_out(&self, server: &str) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT reason FROM signed_out WHERE server = ?1",
+                [server],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// A person joined again with a code that worked.
+    pub fn clear_signed_out(&self, server: &str) -> anyhow::Result<()> {
+        self.conn()
+            .execute("DELETE FROM signed_out WHERE server = ?1", [server])?;
+        Ok(())
+    }
+
     /// Appends an op to the outbox; it is durable when this returns.
     pub fn push_op(&self, p: &PendingOp) -> anyhow::Result<()> {
         self.conn().execute(
@@ -259,6 +306,31 @@ mod tests {
         let c = Cache::open(&path)?;
         let ids: Vec<String> = c.pending()?.into_iter().map(|p| p.op_id).collect();
         assert_eq!(ids, ["b", "c"]);
+        Ok(())
+    }
+
+    #[test]
+    fn signed_out_survives_a_restart_and_drops_the_token() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("cache.db");
+        let s = StoredSession {
+            token: "t".into(),
+            role: "dealer".into(),
+            operator_id: "op-1".into(),
+        };
+        {
+            let c = Cache::open(&path)?;
+            c.save_session("http://a", &s)?;
+            c.save_session("http://b", &s)?;
+            c.mark_signed_out("http://a", "revoked", 1)?;
+        }
+        let c = Cache::open(&path)?;
+        assert_eq!(c.signed_out("http://a")?.as_deref(), Some("revoked"));
+        assert_eq!(c.session("http://a")?, None);
+        assert_eq!(c.signed_out("http://b")?, None);
+        assert_eq!(c.session("http://b")?, Some(s));
+        c.clear_signed_out("http://a")?;
+        assert_eq!(c.signed_out("http://a")?, None);
         Ok(())
     }
 }

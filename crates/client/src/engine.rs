@@ -6,8 +6,14 @@
 //! arrives through [`Replica::apply`] only, pings to estimate server time and
 //! to notice a dead socket, and reconnects with capped, jittered backoff,
 //! replaying the outbox in order with the original op ids.
+//!
+//! Two answers are not failures to retry blindly: a revoked token (a 401
+//! with `revoked`, or the socket closed with 1008) and a spent pairing code
+//! end in [`Status::SignedOut`], which stays until a person joins again;
+//! `rate_limited` keeps the op in the outbox and sends it again, with the
+//! same op id, once the server's `retry_after_ms` has passed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,6 +27,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -29,6 +36,9 @@ use crate::cache::{Cache, PendingOp, StoredSession};
 use crate::offset::OffsetEstimator;
 use crate::replica::{Applied, Replica};
 use crate::sleep::{PowerEvent, SleepConfig, Wake, WakeSource};
+use crate::venue::{
+    error_body, is_pairing_code, normalize_code, CODE_REFUSED, PAIRING_SPENT, REVOKED,
+};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -105,6 +115,10 @@ pub enum Status {
     /// refuses upgrades): changes are polled and ops sent over HTTP, so the
     /// screen is roughly current, not live.
     Degraded { since_ms: i64 },
+    /// This device may not use the server until a person joins again: a
+    /// coordinator revoked it, or its one-time pairing code is spent. The
+    /// cached state is still shown; nothing is retried.
+    SignedOut { reason: String },
 }
 
 /// What happened, for the app (alerts, conflict dialogs, pending marks).
@@ -128,6 +142,11 @@ pub enum Notice {
     /// The machine (or this process) was away: asleep, stopped. The engine
     /// drops its socket and resyncs at once; what it learns is not heard.
     Woke { source: WakeSource, away_ms: i64 },
+    /// The server is throttling this device: the op stays queued and is
+    /// sent again, with the same op id, after `retry_after_ms`.
+    Throttled { op_id: String, retry_after_ms: u64 },
+    /// Signed out for good (see [`Status::SignedOut`]).
+    SignedOut { reason: String },
     /// An op of this client was refused, with the record as it is now.
     Rejected {
         op_id: String,
@@ -241,6 +260,8 @@ impl Client {
             cmd_rx,
             power_rx,
             acked: HashMap::new(),
+            throttled: HashSet::new(),
+            throttle_until: None,
             dirty: false,
             lost_since: since,
             http: reqwest::Client::builder()
@@ -433,6 +454,12 @@ struct Actor {
     /// Ops acknowledged at a seq the replica has not reached yet: still shown
     /// as pending until that seq is applied (rule 2).
     acked: HashMap<String, (u64, PendingOp)>,
+    /// Ops the server answered `rate_limited` (or queued while it throttles
+    /// us): still in the outbox, sent again at `throttle_until`.
+    throttled: HashSet<String>,
+    /// Until when the server asked us to hold ops back. Ops are not sent
+    /// before it, so the outbox keeps its order.
+    throttle_until: Option<tokio::time::Instant>,
     /// The replica changed since it was last written to the cache.
     dirty: bool,
     /// When the connection was last lost (or the cache last synced).
@@ -447,7 +474,19 @@ enum End {
     Woke,
     /// The WebSocket is refused but HTTP works.
     WsBlocked,
+    /// Revoked or a spent pairing code: stop until a person joins again.
+    SignedOut(String),
 }
+
+/// The server will not take this device any more (see [`Status::SignedOut`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct SignedOutErr(String);
+
+/// The server refused a login attempt for now; try again after this long.
+#[derive(Debug, thiserror::Error)]
+#[error("too many login attempts; the server asks to wait {0} ms")]
+struct LoginThrottled(u64);
 
 /// The WebSocket upgrade was answered with plain HTTP (this status).
 #[derive(Debug, thiserror::Error)]
@@ -472,6 +511,8 @@ impl Actor {
         // ago": an app started while the host is away shows the cached state
         // as offline since its last sync, not "Reconnecting" for a while.
         let mut ever_connected = false;
+        // A login the server throttled: wait at least this long before the next.
+        let mut login_wait: Option<Duration> = None;
         loop {
             if failures == 0 {
                 self.status_tx.send_replace(Status::Connecting);
@@ -488,15 +529,28 @@ impl Actor {
                 }
                 Err(e) => {
                     tracing::debug!("connect failed: {e:#}");
-                    if e.downcast_ref::<WsRefused>().is_some() && self.http_reachable().await {
+                    if let Some(SignedOutErr(reason)) = e.downcast_ref::<SignedOutErr>() {
+                        End::SignedOut(reason.clone())
+                    } else if e.downcast_ref::<WsRefused>().is_some() && self.http_reachable().await
+                    {
                         End::WsBlocked
                     } else {
+                        if let Some(LoginThrottled(ms)) = e.downcast_ref::<LoginThrottled>() {
+                            login_wait = Some(Duration::from_millis(*ms));
+                        }
                         End::Disconnected
                     }
                 }
             };
             match end {
                 End::Shutdown => return,
+                End::SignedOut(reason) => {
+                    if self.signed_out(reason).await {
+                        return;
+                    }
+                    failures = 0;
+                    continue;
+                }
                 End::Woke => {
                     // Straight back: the socket was dead, the state is stale.
                     backoff.reset();
@@ -506,6 +560,13 @@ impl Actor {
                 End::WsBlocked => {
                     match self.degraded().await {
                         End::Shutdown => return,
+                        End::SignedOut(reason) => {
+                            if self.signed_out(reason).await {
+                                return;
+                            }
+                            failures = 0;
+                            continue;
+                        }
                         // Time to try the WebSocket again, or a wake.
                         End::Woke | End::WsBlocked => {
                             failures = 0;
@@ -517,7 +578,9 @@ impl Actor {
                 End::Disconnected => {}
             }
             failures += 1;
-            let delay = backoff.next_delay();
+            let delay = backoff
+                .next_delay()
+                .max(login_wait.take().unwrap_or_default());
             let next = local_now_ms() + delay.as_millis() as i64;
             self.status_tx
                 .send_replace(if ever_connected && failures <= QUICK_RETRIES {
@@ -557,6 +620,56 @@ impl Actor {
         }
     }
 
+    /// Signed out: says so, keeps showing the cached state and waits. Ops
+    /// are refused (the outbox keeps what it has). A Refresh looks again,
+    /// in case a person joined again with this cache meanwhile. Returns
+    /// true on shutdown.
+    async fn signed_out(&mut self, reason: String) -> bool {
+        tracing::warn!("signed out: {reason}");
+        if let Err(e) = self
+            .cache
+            .mark_signed_out(&self.cfg.server, &reason, local_now_ms())
+        {
+            tracing::warn!("cannot remember the sign-out: {e:#}");
+        }
+        self.flush();
+        self.throttled.clear();
+        self.throttle_until = None;
+        self.status_tx.send_replace(Status::SignedOut {
+            reason: reason.clone(),
+        });
+        drop(self.notices.send(Notice::SignedOut { reason }));
+        loop {
+            match self.next_input().await {
+                Input::Cmd(None | Some(Cmd::Shutdown)) => return true,
+                Input::Cmd(Some(Cmd::Op(_, reply))) => drop(reply.send(Err(anyhow!(
+                    "this device is signed out of the host; join again with a new code"
+                )))),
+                Input::Cmd(Some(Cmd::Refresh)) => {
+                    if matches!(self.cache.signed_out(&self.cfg.server), Ok(None)) {
+                        return false;
+                    }
+                }
+                Input::Cmd(Some(Cmd::PingNow)) => {}
+                Input::Power(PowerEvent::GoingToSleep | PowerEvent::Woke(_)) => {}
+            }
+        }
+    }
+
+    /// The role of the stored session, if known.
+    fn is_display(&self) -> bool {
+        matches!(self.cache.session(&self.cfg.server), Ok(Some(s)) if s.role == "display")
+    }
+
+    /// Whether ops may go to the server now: not from a display, not while
+    /// the server throttles us.
+    fn may_send_ops(&self) -> bool {
+        !self.is_display()
+            && self
+                .throttle_until
+                .is_none_or(|t| t <= tokio::time::Instant::now())
+    }
+
     fn publish_pending(&self) {
         let mut list = self
             .cache
@@ -568,10 +681,49 @@ impl Actor {
         self.pending_tx.send_replace(Arc::new(list));
     }
 
+    /// Puts an op in the durable outbox. A display sends no ops, so none is
+    /// queued for it either (a wall PC left alone must not collect changes
+    /// to send later under another role).
     fn queue(&mut self, p: PendingOp) -> anyhow::Result<()> {
+        if self.is_display() {
+            bail!("this screen joined as a display: it shows the clock and the board and changes nothing");
+        }
         self.cache.push_op(&p)?;
+        if self
+            .throttle_until
+            .is_some_and(|t| t > tokio::time::Instant::now())
+        {
+            // Held back with the others, so the outbox order stays.
+            self.throttled.insert(p.op_id.clone());
+        }
         self.publish_pending();
         Ok(())
+    }
+
+    /// The server answered `rate_limited`: the op was neither applied nor
+    /// remembered, so it stays in the outbox and goes again, same op id.
+    fn throttle(&mut self, op_id: String, retry_after_ms: u64) {
+        let until = tokio::time::Instant::now() + Duration::from_millis(retry_after_ms.max(50));
+        self.throttle_until = Some(self.throttle_until.map_or(until, |t| t.max(until)));
+        self.throttled.insert(op_id.clone());
+        tracing::info!(op_id, retry_after_ms, "rate limited: resending later");
+        drop(self.notices.send(Notice::Throttled {
+            op_id,
+            retry_after_ms,
+        }));
+        self.publish_pending();
+    }
+
+    /// Ops held back by a throttle whose time has come, in outbox order.
+    fn take_throttled(&mut self) -> Vec<PendingOp> {
+        self.throttle_until = None;
+        let held = std::mem::take(&mut self.throttled);
+        self.cache
+            .pending_for(&self.cfg.event_id)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| held.contains(&p.op_id))
+            .collect()
     }
 
     fn flush(&mut self) {
@@ -596,19 +748,44 @@ impl Actor {
         format!("{base}/ws?token={token}")
     }
 
+    /// Logs in with the configured code when there is no session (the first
+    /// time, or after the server forgot the token). A code the server
+    /// refuses will not work on the next try either — a pairing code is
+    /// single use — so a 401 signs the device out instead of retrying.
     async fn login(&self) -> anyhow::Result<StoredSession> {
+        if let Some(reason) = self.cache.signed_out(&self.cfg.server)? {
+            return Err(SignedOutErr(reason).into());
+        }
         let r = self
             .http
             .post(format!("{}/api/session", self.cfg.server))
-            .json(&json!({"join_code": self.cfg.join_code, "name": self.cfg.name, "device": self.cfg.device}))
+            .json(&json!({"join_code": normalize_code(&self.cfg.join_code), "name": self.cfg.name, "device": self.cfg.device}))
             .send()
             .await?;
         if !r.status().is_success() {
             let status = r.status();
-            let body: Value = r.json().await.unwrap_or(Value::Null);
+            let body = error_body(&r.bytes().await.unwrap_or_default());
+            if status == reqwest::StatusCode::UNAUTHORIZED {
+                let reason = if body.as_ref().is_some_and(|b| b.revoked) {
+                    REVOKED
+                } else if is_pairing_code(&self.cfg.join_code) {
+                    PAIRING_SPENT
+                } else {
+                    CODE_REFUSED
+                };
+                return Err(SignedOutErr(reason.into()).into());
+            }
+            if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                let ms = body
+                    .as_ref()
+                    .and_then(|b| b.retry_after_ms)
+                    .unwrap_or(5_000);
+                return Err(LoginThrottled(ms).into());
+            }
             bail!(
                 "login refused ({status}): {}",
-                body["message"].as_str().unwrap_or("no reason given")
+                body.map(|b| b.message)
+                    .unwrap_or_else(|| "no reason given".into())
             );
         }
         let s: SessionResponse = r.json().await?;
@@ -622,6 +799,9 @@ impl Actor {
     }
 
     async fn connect(&mut self) -> anyhow::Result<Socket> {
+        if let Some(reason) = self.cache.signed_out(&self.cfg.server)? {
+            return Err(SignedOutErr(reason).into());
+        }
         for _ in 0..2 {
             let session = match self.cache.session(&self.cfg.server)? {
                 Some(s) => s,
@@ -637,7 +817,16 @@ impl Actor {
             match attempt {
                 Ok((ws, _)) => return Ok(ws),
                 Err(tokio_tungstenite::tungstenite::Error::Http(resp)) if resp.status() == 401 => {
-                    // The server forgot this token (new store, revoked): join again.
+                    let revoked = resp
+                        .body()
+                        .as_deref()
+                        .and_then(error_body)
+                        .is_some_and(|b| b.revoked);
+                    if revoked {
+                        return Err(SignedOutErr(REVOKED.into()).into());
+                    }
+                    // The server forgot this token (a new store): log in
+                    // again if the code allows it.
                     self.cache.forget_session(&self.cfg.server)?;
                 }
                 Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
@@ -711,8 +900,18 @@ impl Actor {
             self.subscribe(&mut ws).await?;
             // Replay the outbox in order, with the original op ids: the
             // server answers a retry of an applied op with its first answer.
-            for p in self.cache.pending_for(&self.cfg.event_id)? {
-                Self::send_op(&mut ws, &p).await?;
+            // While throttled, all of it waits for the throttle to end.
+            let pending = self.cache.pending_for(&self.cfg.event_id)?;
+            if self.is_display() {
+                // Nothing goes out from a display.
+            } else if self.may_send_ops() {
+                self.throttle_until = None;
+                self.throttled.clear();
+                for p in pending {
+                    Self::send_op(&mut ws, &p).await?;
+                }
+            } else {
+                self.throttled.extend(pending.into_iter().map(|p| p.op_id));
             }
             anyhow::Ok(())
         };
@@ -726,9 +925,19 @@ impl Actor {
                     tracing::info!("no word from the server for {:?}: reconnecting", self.cfg.dead_after);
                     return End::Disconnected;
                 }
+                () = sleep_until_some(self.throttle_until) => {
+                    for p in self.take_throttled() {
+                        if Self::send_op(&mut ws, &p).await.is_err() { return End::Disconnected; }
+                    }
+                }
                 msg = ws.next() => {
                     let text = match msg {
                         Some(Ok(Message::Text(t))) => t,
+                        Some(Ok(Message::Close(Some(c)))) if c.code == CloseCode::Policy => {
+                            // 1008: a coordinator revoked this device.
+                            tracing::info!("the server closed the connection: {}", c.reason);
+                            return End::SignedOut(REVOKED.into());
+                        }
                         Some(Ok(Message::Close(c))) => {
                             tracing::info!("server closed the connection: {c:?}");
                             return End::Disconnected;
@@ -771,7 +980,7 @@ impl Actor {
                     }
                     Input::Cmd(Some(Cmd::Op(p, reply))) => {
                         let r = self.queue(p.clone());
-                        let ok = r.is_ok();
+                        let ok = r.is_ok() && !self.throttled.contains(&p.op_id);
                         drop(reply.send(r));
                         if ok && Self::send_op(&mut ws, &p).await.is_err() { return End::Disconnected; }
                     }
@@ -829,6 +1038,12 @@ impl Actor {
             let input = tokio::select! {
                 _ = poll.tick() => None,
                 () = &mut retry => return End::WsBlocked,
+                // A throttle ended: send what it held back now.
+                () = sleep_until_some(self.throttle_until) => {
+                    self.throttle_until = None;
+                    self.throttled.clear();
+                    None
+                }
                 i = self.next_input() => Some(i),
             };
             match input {
@@ -853,6 +1068,9 @@ impl Actor {
             }
             last_round = tokio::time::Instant::now();
             if let Err(e) = self.http_round().await {
+                if let Some(SignedOutErr(reason)) = e.downcast_ref::<SignedOutErr>() {
+                    return End::SignedOut(reason.clone());
+                }
                 tracing::info!("the HTTP fallback failed too: {e:#}");
                 self.flush();
                 self.lost_since = local_now_ms();
@@ -890,7 +1108,12 @@ impl Actor {
         }
         let mut caught_up = false;
         let mut pings = HashMap::new();
-        for p in self.cache.pending_for(&self.cfg.event_id)? {
+        let outbox = if self.may_send_ops() {
+            self.cache.pending_for(&self.cfg.event_id)?
+        } else {
+            Vec::new()
+        };
+        for p in outbox {
             let r = self
                 .http
                 .post(format!("{base}/ops"))
@@ -898,11 +1121,8 @@ impl Actor {
                 .json(&json!({"op_id": p.op_id, "op": p.op}))
                 .send()
                 .await?;
+            let r = self.authorised(r).await?;
             let status = r.status();
-            if status == reqwest::StatusCode::UNAUTHORIZED {
-                self.cache.forget_session(&self.cfg.server)?;
-                bail!("the server no longer knows this session");
-            }
             if status.is_server_error() {
                 bail!("the server could not take op {} ({status})", p.op_id);
             }
@@ -915,6 +1135,10 @@ impl Actor {
             body["op_id"] = json!(p.op_id);
             let msg: ServerMsg = serde_json::from_value(body)?;
             self.handle(msg, &mut caught_up, &mut pings)?;
+            if self.throttle_until.is_some() {
+                // The rest waits, in order, for the throttle to end.
+                break;
+            }
         }
         // The server reads the changes after every write stamped before the
         // request arrived; what this answer holds is complete at least
@@ -931,6 +1155,7 @@ impl Actor {
                 .bearer_auth(&session.token)
                 .send()
                 .await?;
+            let r = self.authorised(r).await?;
             if r.status() == reqwest::StatusCode::GONE {
                 snapshot = true;
             } else {
@@ -946,15 +1171,13 @@ impl Actor {
             }
         }
         if snapshot {
-            let mut body: Value = self
+            let r = self
                 .http
                 .get(format!("{base}/snapshot"))
                 .bearer_auth(&session.token)
                 .send()
-                .await?
-                .error_for_status()?
-                .json()
                 .await?;
+            let mut body: Value = self.authorised(r).await?.error_for_status()?.json().await?;
             body["type"] = json!("snapshot");
             let msg: ServerMsg = serde_json::from_value(body)?;
             self.handle(msg, &mut caught_up, &mut pings)?;
@@ -963,6 +1186,21 @@ impl Actor {
             .store(local_now_ms(), std::sync::atomic::Ordering::Relaxed);
         self.heard_through(asked_at - HTTP_THROUGH_MARGIN_MS);
         Ok(())
+    }
+
+    /// Passes an answer through unless it is a 401: a revoked token signs
+    /// the device out; an unknown one is forgotten so the next round logs
+    /// in again (if the join code allows it).
+    async fn authorised(&self, r: reqwest::Response) -> anyhow::Result<reqwest::Response> {
+        if r.status() != reqwest::StatusCode::UNAUTHORIZED {
+            return Ok(r);
+        }
+        let body = error_body(&r.bytes().await.unwrap_or_default());
+        if body.is_some_and(|b| b.revoked) {
+            return Err(SignedOutErr(REVOKED.into()).into());
+        }
+        self.cache.forget_session(&self.cfg.server)?;
+        bail!("the server no longer knows this session")
     }
 
     /// Applies one server message. `Ok(false)` means a gap: resubscribe.
@@ -1071,6 +1309,16 @@ impl Actor {
             ServerMsg::Rejected {
                 op_id,
                 error,
+                retry_after_ms,
+                ..
+            } if error == "rate_limited" => {
+                // Not applied, not remembered: it stays queued and goes
+                // again with the same op id; never shown as refused.
+                self.throttle(op_id, retry_after_ms.unwrap_or(1_000));
+            }
+            ServerMsg::Rejected {
+                op_id,
+                error,
                 message,
                 current,
                 ..
@@ -1130,5 +1378,14 @@ impl Actor {
         self.replica_tx
             .send_replace(self.replica.clone().map(Arc::new));
         self.publish_pending();
+    }
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for (a
+/// `select!` branch that never fires).
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
     }
 }

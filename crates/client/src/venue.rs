@@ -1,14 +1,24 @@
 //! One venue server as the app sees it before it follows an event: who we
-//! are there (the session), the list of events, creating one.
+//! are there (the session), the list of events, creating one, and the
+//! coordinator's tools for trust on an open network (pairing codes, the
+//! device list, revocation, the audit trail).
 //!
 //! Nothing here touches the network until asked, so the app can start
 //! following the last event from its cache with the host unreachable.
+//!
+//! A device that was revoked, or whose one-time pairing code is spent, is
+//! signed out for good (remembered in the cache): it never logs in again on
+//! its own with a stored code, only when a person joins again.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use pitboss_core::protocol::{CreateEvent, EventSummary, SessionResponse};
+use pitboss_core::protocol::{
+    AuditEntry, AuditList, CreateEvent, DeviceInfo, DeviceList, ErrorBody, EventSummary,
+    PairingCode, PairingList, PairingRequest, SessionResponse,
+};
+use pitboss_core::Role;
 use serde_json::{json, Value};
 
 use crate::cache::{Cache, StoredSession};
@@ -23,6 +33,10 @@ pub enum VenueError {
     /// Wrong join code or a token the server no longer knows.
     #[error("{0}")]
     Unauthorized(String),
+    /// This device may not use the server any more until a person joins
+    /// again: a coordinator revoked it, or its one-time pairing code is spent.
+    #[error("{0}")]
+    SignedOut(String),
     /// The server answered with an error body.
     #[error("{message}")]
     Refused {
@@ -30,9 +44,49 @@ pub enum VenueError {
         code: String,
         message: String,
         current: Option<Value>,
+        /// With `rate_limited`: when it is worth trying again.
+        retry_after_ms: Option<u64>,
     },
     #[error(transparent)]
     Local(#[from] anyhow::Error),
+}
+
+/// What a revoked device shows; the same words everywhere (app, follow).
+pub const REVOKED: &str = "This device was revoked by the coordinator; join again with a new code";
+
+/// What a device shows when it lost its session and joined with a one-time
+/// pairing code, which cannot be used twice.
+pub const PAIRING_SPENT: &str =
+    "This device's one-time pairing code no longer works; join again with a new code";
+
+/// What a device shows when the host no longer accepts its stored join code.
+pub const CODE_REFUSED: &str =
+    "The host no longer accepts this device's join code; join again with a new code";
+
+/// A 6-digit pairing code, as a person may type it ("123456", "123 456",
+/// "123-456"), rather than a long join code. Pairing codes are single use,
+/// so a client must never try one again on its own.
+pub fn is_pairing_code(code: &str) -> bool {
+    pairing_digits(code).is_some()
+}
+
+fn pairing_digits(code: &str) -> Option<String> {
+    let digits: String = code
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect();
+    (digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit())).then_some(digits)
+}
+
+/// The code as the server expects it: a pairing code's six digits alone, a
+/// long code trimmed.
+pub fn normalize_code(code: &str) -> String {
+    pairing_digits(code).unwrap_or_else(|| code.trim().to_string())
+}
+
+/// The error body of a refused request, if it has one.
+pub(crate) fn error_body(bytes: &[u8]) -> Option<ErrorBody> {
+    serde_json::from_slice(bytes).ok()
 }
 
 #[derive(Debug, Clone)]
@@ -112,12 +166,22 @@ impl Venue {
 
     async fn refused(r: reqwest::Response) -> VenueError {
         let status = r.status().as_u16();
-        let body: Value = r.json().await.unwrap_or(Value::Null);
+        let header_retry = r
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|s| s * 1000);
+        let bytes = r.bytes().await.unwrap_or_default();
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let message = body["message"]
             .as_str()
             .unwrap_or("the server refused the request")
             .to_string();
         if status == 401 {
+            if body["revoked"].as_bool() == Some(true) {
+                return VenueError::SignedOut(REVOKED.into());
+            }
             return VenueError::Unauthorized(message);
         }
         VenueError::Refused {
@@ -125,15 +189,40 @@ impl Venue {
             code: body["error"].as_str().unwrap_or("invalid").to_string(),
             message,
             current: body.get("current").cloned(),
+            retry_after_ms: body["retry_after_ms"].as_u64().or(header_retry),
         }
     }
 
-    /// Logs in with the join code and remembers the session.
+    /// Logs in with the join code (long or pairing) and remembers the
+    /// session: what a person does on the join screen, so it also ends a
+    /// signed-out state. Never called on the app's own behalf with a
+    /// pairing code (see [`Venue::call`]).
     pub async fn login(&self) -> Result<StoredSession, VenueError> {
+        let stored = self.post_session().await?;
+        self.cache.clear_signed_out(&self.cfg.server)?;
+        Ok(stored)
+    }
+
+    /// Why this device is signed out of this server, if it is (no network).
+    pub fn signed_out(&self) -> Option<String> {
+        self.cache.signed_out(&self.cfg.server).ok().flatten()
+    }
+
+    fn sign_out(&self, reason: &str) -> VenueError {
+        if let Err(e) =
+            self.cache
+                .mark_signed_out(&self.cfg.server, reason, crate::engine::local_now_ms())
+        {
+            tracing::warn!("cannot remember the sign-out: {e:#}");
+        }
+        VenueError::SignedOut(reason.to_string())
+    }
+
+    async fn post_session(&self) -> Result<StoredSession, VenueError> {
         let r = self
             .http
             .post(format!("{}/api/session", self.cfg.server))
-            .json(&json!({"join_code": self.cfg.join_code, "name": self.cfg.name, "device": self.cfg.device}))
+            .json(&json!({"join_code": normalize_code(&self.cfg.join_code), "name": self.cfg.name, "device": self.cfg.device}))
             .send()
             .await
             .map_err(|e| self.unreachable(&e))?;
@@ -150,15 +239,34 @@ impl Venue {
         Ok(stored)
     }
 
+    /// The token to call with, logging in on the app's own behalf when
+    /// there is none. A signed-out device waits for a person; a code the
+    /// server refuses (a spent pairing code, a changed join code) signs the
+    /// device out rather than being tried again and again.
     async fn token(&self) -> Result<String, VenueError> {
-        match self.stored_session() {
-            Some(s) => Ok(s.token),
-            None => Ok(self.login().await?.token),
+        if let Some(reason) = self.signed_out() {
+            return Err(VenueError::SignedOut(reason));
+        }
+        if let Some(s) = self.stored_session() {
+            return Ok(s.token);
+        }
+        match self.post_session().await {
+            Ok(s) => Ok(s.token),
+            Err(VenueError::Unauthorized(_)) => {
+                Err(self.sign_out(if is_pairing_code(&self.cfg.join_code) {
+                    PAIRING_SPENT
+                } else {
+                    CODE_REFUSED
+                }))
+            }
+            Err(VenueError::SignedOut(reason)) => Err(self.sign_out(&reason)),
+            Err(e) => Err(e),
         }
     }
 
     /// Sends an authorised request, logging in again once if the server no
-    /// longer knows the token.
+    /// longer knows the token. A revoked token signs the
+    /// device out instead: a coordinator cut it off on purpose.
     async fn call(
         &self,
         build: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
@@ -170,18 +278,92 @@ impl Venue {
                 .send()
                 .await
                 .map_err(|e| self.unreachable(&e))?;
-            if r.status().as_u16() == 401 && attempt == 0 {
-                self.cache.forget_session(&self.cfg.server)?;
-                continue;
+            if r.status().is_success() {
+                return Ok(r);
             }
-            if !r.status().is_success() {
-                return Err(Self::refused(r).await);
+            match Self::refused(r).await {
+                VenueError::SignedOut(reason) => return Err(self.sign_out(&reason)),
+                VenueError::Unauthorized(_) if attempt == 0 => {
+                    self.cache.forget_session(&self.cfg.server)?;
+                }
+                e => return Err(e),
             }
-            return Ok(r);
         }
         Err(VenueError::Unauthorized(
             "the server refused the session".into(),
         ))
+    }
+
+    /// A new pairing code for a device that is to join with `role`.
+    pub async fn create_pairing(&self, role: Role) -> Result<PairingCode, VenueError> {
+        let body = PairingRequest { role };
+        let r = self
+            .call(|h, s| h.post(format!("{s}/api/pairing")).json(&body))
+            .await?;
+        Ok(r.json().await.context("unreadable pairing code")?)
+    }
+
+    /// The pairing codes not yet used and not expired.
+    pub async fn pairings(&self) -> Result<Vec<PairingCode>, VenueError> {
+        let r = self.call(|h, s| h.get(format!("{s}/api/pairing"))).await?;
+        let list: PairingList = r.json().await.context("unreadable pairing list")?;
+        Ok(list.codes)
+    }
+
+    /// Withdraws a pairing code before anyone uses it.
+    pub async fn cancel_pairing(&self, code: &str) -> Result<(), VenueError> {
+        let code = normalize_code(code);
+        self.call(|h, s| h.delete(format!("{s}/api/pairing/{code}")))
+            .await?;
+        Ok(())
+    }
+
+    /// Every device that joined, with its role, address and last sighting.
+    pub async fn devices(&self) -> Result<Vec<DeviceInfo>, VenueError> {
+        let r = self.call(|h, s| h.get(format!("{s}/api/devices"))).await?;
+        let list: DeviceList = r.json().await.context("unreadable device list")?;
+        Ok(list.devices)
+    }
+
+    /// Cuts a device off: its connections close, its token stops working.
+    pub async fn revoke(&self, operator_id: &str) -> Result<DeviceInfo, VenueError> {
+        let id = path_segment(operator_id)?;
+        let r = self
+            .call(|h, s| h.post(format!("{s}/api/devices/{id}/revoke")))
+            .await?;
+        Ok(r.json().await.context("unreadable device")?)
+    }
+
+    /// An event's audit trail, newest first; one incident's when
+    /// `incident_id` is given; at most `limit` entries when given.
+    pub async fn audit(
+        &self,
+        event_id: &str,
+        incident_id: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Vec<AuditEntry>, VenueError> {
+        let ev = path_segment(event_id)?;
+        let mut query: Vec<(&str, String)> = Vec::new();
+        if let Some(i) = incident_id {
+            query.push(("incident_id", i.to_string()));
+        }
+        if let Some(n) = limit {
+            query.push(("limit", n.to_string()));
+        }
+        let r = self
+            .call(|h, s| h.get(format!("{s}/api/events/{ev}/audit")).query(&query))
+            .await?;
+        let list: AuditList = r.json().await.context("unreadable audit trail")?;
+        Ok(list.entries)
+    }
+
+    /// An event's audit trail as the server's CSV text.
+    pub async fn audit_csv(&self, event_id: &str) -> Result<String, VenueError> {
+        let ev = path_segment(event_id)?;
+        let r = self
+            .call(|h, s| h.get(format!("{s}/api/events/{ev}/audit.csv")))
+            .await?;
+        Ok(r.text().await.context("unreadable audit CSV")?)
     }
 
     pub async fn events(&self) -> Result<Vec<EventSummary>, VenueError> {
@@ -216,9 +398,51 @@ impl Venue {
     }
 }
 
+/// An id as one path segment: ids are the server's own (`ev-1`, `op-…`);
+/// anything that could leave the segment is refused rather than sent.
+fn path_segment(id: &str) -> Result<&str, VenueError> {
+    if id.is_empty()
+        || id.bytes().all(|b| b == b'.')
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        return Err(VenueError::Local(anyhow::anyhow!("\"{id}\" is not an id")));
+    }
+    Ok(id)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::server_url;
+    use super::{is_pairing_code, normalize_code, path_segment, server_url};
+
+    #[test]
+    fn six_digits_are_a_pairing_code_however_they_are_typed() {
+        for c in ["123456", " 123 456 ", "123-456", "000000"] {
+            assert!(is_pairing_code(c), "{c}");
+            assert_eq!(normalize_code(c).len(), 6);
+        }
+        for c in [
+            "12345",
+            "1234567",
+            "COORD-4242",
+            "12345a",
+            "",
+            "１２３４５６",
+        ] {
+            assert!(!is_pairing_code(c), "{c}");
+        }
+        assert_eq!(normalize_code("  COORD-4242 "), "COORD-4242");
+    }
+
+    #[test]
+    fn ids_stay_one_path_segment() {
+        assert!(path_segment("ev-1").is_ok());
+        assert!(path_segment("../devices").is_err());
+        assert!(path_segment("a/b").is_err());
+        assert!(path_segment("").is_err());
+        assert!(path_segment("..").is_err());
+    }
 
     #[test]
     fn addresses_people_type_become_urls() {

@@ -13,9 +13,12 @@
 //! - `{"cmd": "refresh"}` is the app's Refresh button;
 //! - `{"cmd": "quit"}` (or end of input) stops cleanly.
 //!
-//! stdout: `status`, `snapshot`, `caught_up`, `accepted`, `rejected`, `woke`,
-//! `alert` (a sound the app would play) and `slept_through` lines, each with
-//! `at_ms` (this machine's wall clock).
+//! stdout: `status`, `snapshot`, `caught_up`, `accepted`, `rejected`,
+//! `throttled` (the server asked to wait; the op stays queued), `signed_out`
+//! (revoked, or a spent pairing code: the process keeps showing the cached
+//! state but sends nothing until someone joins again), `woke`, `alert` (a
+//! sound the app would play) and `slept_through` lines, each with `at_ms`
+//! (this machine's wall clock).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -39,7 +42,8 @@ struct Args {
     /// Server base URL, e.g. http://192.168.1.20:7878
     #[arg(long)]
     server: String,
-    /// Join code (dealer or coordinator)
+    /// Join code: a long one (coordinator, dealer or display) or a 6-digit
+    /// pairing code (single use: once spent, a lost session signs out)
     #[arg(long)]
     code: String,
     /// Event id to follow
@@ -116,6 +120,11 @@ fn notice_line(n: &Notice) -> Option<Value> {
             "kind": "rejected", "op_id": op_id, "error": error, "message": message,
             "current": current, "op": op,
         }),
+        Notice::Throttled {
+            op_id,
+            retry_after_ms,
+        } => json!({"kind": "throttled", "op_id": op_id, "retry_after_ms": retry_after_ms}),
+        Notice::SignedOut { reason } => json!({"kind": "signed_out", "reason": reason}),
         Notice::Woke { source, away_ms } => {
             json!({"kind": "woke", "source": source, "away_ms": away_ms})
         }
