@@ -197,7 +197,7 @@ async fn devices_list(shell: State<'_, Shell>) -> Res<shell::DevicesView> {
 async fn device_revoke(
     shell: State<'_, Shell>,
     operator_id: String,
-) -> Res<pitboss_core::protocol::DeviceInfo> {
+) -> Res<pitboss_core::protocol::RevokeResult> {
     shell.device_revoke(&operator_id).await
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use pitboss_client::alerts::{Sound, Watcher};
 use pitboss_client::{Client, Notice, Status, Venue, VenueConfig, VenueError};
 use pitboss_core::protocol::{
-    AuditEntry, CreateEvent, CreateStructure, DeviceInfo, EventSummary, PairingCode,
+    AuditEntry, CreateEvent, CreateStructure, DeviceInfo, EventSummary, PairingCode, RevokeResult,
 };
 use pitboss_core::{Op, Role};
 use serde::Serialize;
@@ -313,7 +313,17 @@ impl Shell {
                 .as_ref()
                 .map(|f| f.client.event_id().to_string()),
             host: if mode == "host" {
-                inner.host.clone()
+                // The codes as they are now: a revoke replaces the one the
+                // revoked device joined with.
+                inner.host.clone().map(|mut h| {
+                    if let Some(server) = &inner.server {
+                        let c = server.join_codes();
+                        h.coordinator_code = c.coordinator;
+                        h.dealer_code = c.dealer;
+                        h.display_code = Some(c.display);
+                    }
+                    h
+                })
             } else {
                 None
             },
@@ -788,7 +798,7 @@ impl Shell {
         })
     }
 
-    pub async fn device_revoke(&self, operator_id: &str) -> Result<DeviceInfo, CmdError> {
+    pub async fn device_revoke(&self, operator_id: &str) -> Result<RevokeResult, CmdError> {
         let venue = self.manager_venue("revoke devices").await?;
         if venue
             .stored_session()
@@ -799,7 +809,10 @@ impl Shell {
                 "this is your own device; revoke it from another coordinator's screen",
             ));
         }
-        self.venue_result(venue.revoke(operator_id).await).await
+        let r = self.venue_result(venue.revoke(operator_id).await).await;
+        // A replaced join code changes what the host's header shows.
+        self.announce().await;
+        r
     }
 
     async fn open_event_id(&self) -> Result<String, CmdError> {

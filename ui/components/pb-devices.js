@@ -18,6 +18,7 @@ import {
   deviceRow,
   sortDevices,
   revokeQuestion,
+  revokedMessage,
   REVOKE_CONSEQUENCE,
 } from "../lib/trust.js";
 import { h, setText, replaceChildren } from "./dom.js";
@@ -329,11 +330,12 @@ class PbDevices extends HTMLElement {
     if (!d) return;
     this.confirmYes.disabled = true;
     try {
-      await call("device_revoke", { operatorId: d.operator_id });
+      const r = await call("device_revoke", { operatorId: d.operator_id });
       this.closeConfirm();
-      setText(this.listMsg, `Revoked ${d.name} on ${d.device}.`);
+      const msg = revokedMessage(d, r && r.rotated_code);
+      setText(this.listMsg, msg);
       await this.loadList();
-      setText(this.listMsg, `Revoked ${d.name} on ${d.device}.`);
+      setText(this.listMsg, msg);
     } catch (e) {
       const err = normalizeError(e);
       setText(this.confirmMsg, `Not revoked: ${err.message || err.code}`);

@@ -136,6 +136,17 @@ export function revokeQuestion(d) {
   return `Revoke ${who(d)} (${roleWord(d.role)}, ${d.address || "unknown address"})?`;
 }
 
+/**
+ * What the coordinator reads after a revoke. A device that joined with a
+ * long code knew it, so the server replaced that code: say the new one, since
+ * every device that joins that role from now on needs it.
+ */
+export function revokedMessage(d, rotated) {
+  const base = `Revoked ${who(d)}.`;
+  if (!rotated || !rotated.code) return base;
+  return `${base} It had joined with the ${roleWord(rotated.role).toLowerCase()} code, so that code is now ${rotated.code}; devices already joined keep working.`;
+}
+
 export const REVOKE_CONSEQUENCE =
   "Its connections close at once and its token stops working. It can only come back by joining again with a new code.";
 

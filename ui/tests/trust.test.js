@@ -13,6 +13,7 @@ import {
   deviceRow,
   sortDevices,
   revokeQuestion,
+  revokedMessage,
   auditSentence,
   newestFirst,
   incidentChoices,
@@ -148,4 +149,13 @@ test("the export says how many changes went where", () => {
     "Saved 12 changes to /home/ana/Downloads/pitboss-audit-ev-1-20261202-2114.csv");
   assert.equal(exportText({ path: "/x.csv", rows: 1 }), "Saved 1 change to /x.csv");
   assert.equal(exportText(null), "");
+});
+
+test("after a revoke the coordinator is told which join code replaced the one the device knew", () => {
+  const d = { name: "Dan", device: "table-4", role: "dealer" };
+  assert.equal(revokedMessage(d, null), "Revoked Dan on table-4.");
+  assert.equal(
+    revokedMessage(d, { role: "dealer", code: "QRST-UVWX" }),
+    "Revoked Dan on table-4. It had joined with the dealer code, so that code is now QRST-UVWX; devices already joined keep working.",
+  );
 });

@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use pitboss_core::protocol::{
     AuditEntry, AuditList, CreateEvent, DeviceInfo, DeviceList, ErrorBody, EventSummary,
-    PairingCode, PairingList, PairingRequest, SessionResponse,
+    PairingCode, PairingList, PairingRequest, RevokeResult, SessionResponse,
 };
 use pitboss_core::Role;
 use serde_json::{json, Value};
@@ -326,7 +326,9 @@ impl Venue {
     }
 
     /// Cuts a device off: its connections close, its token stops working.
-    pub async fn revoke(&self, operator_id: &str) -> Result<DeviceInfo, VenueError> {
+    /// Revokes a device; the answer says which long join code was replaced
+    /// because the device knew it.
+    pub async fn revoke(&self, operator_id: &str) -> Result<RevokeResult, VenueError> {
         let id = path_segment(operator_id)?;
         let r = self
             .call(|h, s| h.post(format!("{s}/api/devices/{id}/revoke")))

@@ -265,6 +265,23 @@ pub struct DeviceInfo {
     pub revoked_at_ms: Option<i64>,
 }
 
+/// The long join code a revoke replaced: the revoked device knew the old one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotatedCode {
+    pub role: Role,
+    pub code: String,
+}
+
+/// `POST /api/devices/{id}/revoke` answer: the device as now listed, and the
+/// join code that replaced the one it joined with, if it joined with one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokeResult {
+    #[serde(flatten)]
+    pub device: DeviceInfo,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotated_code: Option<RotatedCode>,
+}
+
 /// `GET /api/devices` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceList {

@@ -101,7 +101,8 @@ impl Via {
 }
 
 pub struct Auth {
-    codes: JoinCodes,
+    /// Changed when a device that joined with one of them is revoked.
+    codes: RwLock<JoinCodes>,
     /// token hash → who holds it. Loaded from the store at start, added to by
     /// the writer after a session commits, marked by a revoke.
     pub sessions: Arc<RwLock<HashMap<String, Session>>>,
@@ -113,26 +114,48 @@ pub struct Auth {
 impl Auth {
     pub fn new(codes: JoinCodes, sessions: Arc<RwLock<HashMap<String, Session>>>) -> Auth {
         Auth {
-            codes,
+            codes: RwLock::new(codes),
             sessions,
             pairing: Mutex::default(),
         }
     }
 
-    pub fn codes(&self) -> &JoinCodes {
-        &self.codes
+    pub fn codes(&self) -> JoinCodes {
+        self.codes
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// Replaces the long join code of `role` with a new random one (the
+    /// revoked device knew the old one) and returns it.
+    pub fn rotate_code(&self, role: Role) -> String {
+        let mut codes = self.codes.write().unwrap_or_else(|e| e.into_inner());
+        let fresh = loop {
+            let c = random_join_code();
+            if c != codes.coordinator && c != codes.dealer && c != codes.display {
+                break c;
+            }
+        };
+        match role {
+            Role::Coordinator => codes.coordinator = fresh.clone(),
+            Role::Dealer => codes.dealer = fresh.clone(),
+            Role::Display => codes.display = fresh.clone(),
+        }
+        fresh
     }
 
     /// The role a long join code grants, if any. Codes are compared ignoring
     /// case and surrounding spaces, as people type them.
     pub fn role_for_code(&self, code: &str) -> Option<Role> {
         let code = code.trim().to_ascii_uppercase();
+        let codes = self.codes();
         let mut found = None;
         // Every code is compared, so timing does not tell which one was close.
         for (c, role) in [
-            (&self.codes.coordinator, Role::Coordinator),
-            (&self.codes.dealer, Role::Dealer),
-            (&self.codes.display, Role::Display),
+            (&codes.coordinator, Role::Coordinator),
+            (&codes.dealer, Role::Dealer),
+            (&codes.display, Role::Display),
         ] {
             if same(&code, &c.to_ascii_uppercase()) {
                 found = Some(role);

@@ -21,13 +21,13 @@ use pitboss_core::limits::MAX_NAME_CHARS;
 use pitboss_core::ops::{validate_op_id, Actor, Op};
 use pitboss_core::protocol::{
     AuditList, CreateEvent, DeviceInfo, DeviceList, OpRequest, PairingList, PairingRequest,
-    SessionRequest, SessionResponse,
+    RevokeResult, RotatedCode, SessionRequest, SessionResponse,
 };
 use pitboss_core::structure::validate_levels;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::auth::{hash_token, random_hex, Lookup};
+use crate::auth::{hash_token, random_hex, JoinCodes, Lookup, Via};
 use crate::error::ApiError;
 use crate::writer::OpOutcome;
 use crate::AppState;
@@ -355,33 +355,54 @@ pub async fn revoke_device(
     State(st): State<Arc<AppState>>,
     Path(operator_id): Path<String>,
     Manager(who): Manager,
-) -> Result<Json<DeviceInfo>, ApiError> {
+) -> Result<Json<RevokeResult>, ApiError> {
     if operator_id == who.operator_id {
         return Err(ApiError::invalid(
             "you cannot revoke the device you are using; revoke it from another coordinator's screen",
         ));
     }
-    let known = devices(&st)
+    let device = devices(&st)
         .await?
         .into_iter()
-        .any(|d| d.operator_id == operator_id);
-    if !known {
-        return Err(ApiError::not_found(format!("no device {operator_id}")));
-    }
-    st.writer.revoke(operator_id.clone()).await?;
+        .find(|d| d.operator_id == operator_id)
+        .ok_or_else(|| ApiError::not_found(format!("no device {operator_id}")))?;
+    // A device that joined with a long code knows it and could join again
+    // with it: that code is replaced, in memory first so no login slips in
+    // between, and stored with the revoke. Pairing codes are single use.
+    let rotated = (device.via == Via::JoinCode.as_str() && !device.revoked).then(|| {
+        let code = st.auth.rotate_code(device.role);
+        RotatedCode {
+            role: device.role,
+            code,
+        }
+    });
+    let setting = rotated
+        .as_ref()
+        .map(|r| (format!("{}_code", r.role.as_str()), r.code.clone()));
+    st.writer.revoke(operator_id.clone(), setting).await?;
     let closed = st.close_device(&operator_id);
     tracing::warn!(
         by = who.name,
         device = operator_id,
         closed,
+        rotated = rotated.as_ref().map(|r| r.role.as_str()),
         "device revoked"
     );
-    devices(&st)
+    let device = devices(&st)
         .await?
         .into_iter()
         .find(|d| d.operator_id == operator_id)
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("no device {operator_id}")))
+        .ok_or_else(|| ApiError::not_found(format!("no device {operator_id}")))?;
+    Ok(Json(RevokeResult {
+        device,
+        rotated_code: rotated,
+    }))
+}
+
+/// `GET /api/join-codes`: the long codes as they are now, for a coordinator
+/// who joined (the host shows them on its own screen).
+pub async fn join_codes(State(st): State<Arc<AppState>>, _who: Manager) -> Json<JoinCodes> {
+    Json(st.auth.codes())
 }
 
 /// Default and largest page of the audit trail.

@@ -211,7 +211,6 @@ impl AppState {
 /// A running server.
 pub struct Server {
     addr: SocketAddr,
-    codes: JoinCodes,
     demo_event_id: Option<String>,
     state: Arc<AppState>,
     serve: tokio::task::JoinHandle<()>,
@@ -304,7 +303,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     });
     let state = Arc::new(AppState {
         writer: handle,
-        auth: Arc::new(Auth::new(codes.clone(), sessions)),
+        auth: Arc::new(Auth::new(codes, sessions)),
         clock,
         horizon: (config.delivery == writer::Delivery::Push).then_some(horizon),
         shutdown: CancellationToken::new(),
@@ -361,7 +360,6 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     tracing::info!(%addr, "pitboss server listening");
     Ok(Server {
         addr,
-        codes,
         demo_event_id,
         state,
         serve,
@@ -389,6 +387,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/pairing/{code}", delete(http::cancel_pairing))
         .route("/api/devices", get(http::list_devices))
+        .route("/api/join-codes", get(http::join_codes))
         .route("/api/devices/{id}/revoke", post(http::revoke_device))
         .route("/ws", get(ws::upgrade))
         .fallback(http::not_found)
@@ -401,8 +400,10 @@ impl Server {
         self.addr
     }
 
-    pub fn join_codes(&self) -> &JoinCodes {
-        &self.codes
+    /// The long join codes as they are now (a revoke changes the code the
+    /// revoked device joined with).
+    pub fn join_codes(&self) -> JoinCodes {
+        self.state.auth.codes()
     }
 
     /// The demo event, when started with `demo`.

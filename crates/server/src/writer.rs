@@ -113,6 +113,9 @@ pub enum Cmd {
     /// that commits, in the in-memory map every request checks.
     Revoke {
         operator_id: String,
+        /// A setting to store with the revoke: the long join code that
+        /// replaced the one the device knew.
+        setting: Option<(String, String)>,
         reply: oneshot::Sender<Result<usize, ApiError>>,
     },
     /// Records when a device was last heard from (throttled by the caller).
@@ -377,8 +380,17 @@ impl Writer {
                     let add = r.is_ok().then_some((token_hash, actor));
                     replies.push(Reply::Session(reply, r, add));
                 }
-                Cmd::Revoke { operator_id, reply } => {
-                    let r = store::revoke_sessions(&tx, &operator_id, now).map_err(internal);
+                Cmd::Revoke {
+                    operator_id,
+                    setting,
+                    reply,
+                } => {
+                    let r = store::revoke_sessions(&tx, &operator_id, now)
+                        .and_then(|n| match &setting {
+                            Some((k, v)) => store::set_setting(&tx, k, v).map(|()| n),
+                            None => Ok(n),
+                        })
+                        .map_err(internal);
                     replies.push(Reply::Revoke(reply, r, operator_id));
                 }
                 Cmd::Touch { operator_id, at_ms } => {
@@ -929,8 +941,17 @@ impl WriterHandle {
     }
 
     /// Revokes a device; the number of its sessions that were live.
-    pub async fn revoke(&self, operator_id: String) -> Result<usize, ApiError> {
-        self.call(|reply| Cmd::Revoke { operator_id, reply }).await
+    pub async fn revoke(
+        &self,
+        operator_id: String,
+        setting: Option<(String, String)>,
+    ) -> Result<usize, ApiError> {
+        self.call(|reply| Cmd::Revoke {
+            operator_id,
+            setting,
+            reply,
+        })
+        .await
     }
 
     /// Records a last-seen time if the queue has room; false if not.

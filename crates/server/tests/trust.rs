@@ -281,6 +281,10 @@ async fn a_paired_device_is_cut_off_at_once_when_revoked_and_stays_out() -> Resu
         .post(&format!("/api/devices/{id}/revoke"), &json!({}))
         .await?;
     ensure!(s == 200 && v["revoked"] == true, "revoke: {s} {v}");
+    ensure!(
+        v.get("rotated_code").is_none(),
+        "a paired device knew no long code: {v}"
+    );
     let mut slowest = Duration::ZERO;
     for ws in &mut sockets {
         let (code, reason, at) = closed(ws, Duration::from_secs(1)).await?;
@@ -322,6 +326,39 @@ async fn a_paired_device_is_cut_off_at_once_when_revoked_and_stays_out() -> Resu
         )
         .await?;
     ensure!(s == 400, "a coordinator cannot revoke itself: {s} {v}");
+
+    // Ben paired, so no long code needs replacing; Dan joined with the
+    // dealer code, which he knows: revoking him replaces it.
+    let dan = server.login_from(DEALER, "Dan", ip("127.0.0.4")).await?;
+    let (_, devices) = coord.get("/api/devices").await?;
+    let dan_id = devices["devices"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["name"] == "Dan"))
+        .and_then(|d| d["operator_id"].as_str())
+        .context("Dan")?
+        .to_string();
+    let (s, v) = coord
+        .post(&format!("/api/devices/{dan_id}/revoke"), &json!({}))
+        .await?;
+    ensure!(s == 200 && v["rotated_code"]["role"] == "dealer", "{s} {v}");
+    let fresh = v["rotated_code"]["code"]
+        .as_str()
+        .context("new code")?
+        .to_string();
+    ensure!(fresh != DEALER);
+    let (s, _, _) = server.try_login(DEALER, "Dan", ip("127.0.0.4")).await?;
+    ensure!(s == 401, "the revoked device's code no longer joins: {s}");
+    let (_, codes) = coord.get("/api/join-codes").await?;
+    ensure!(
+        codes["dealer"] == fresh.as_str() && codes["coordinator"] == COORD,
+        "{codes}"
+    );
+    let newcomer = server.login_from(&fresh, "Fay", ip("127.0.0.5")).await?;
+    ensure!(newcomer.role == "dealer");
+    let (s, _) = dan.get("/api/events").await?;
+    ensure!(s == 401);
+    let (s, _) = newcomer.get("/api/join-codes").await?;
+    ensure!(s == 403, "a dealer reads no join codes: {s}");
 
     // A restarted host still refuses it, and still says why.
     server.restart()?;
