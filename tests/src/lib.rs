@@ -399,6 +399,11 @@ pub mod page {
         let dir = super::target_dir().join("screenshots");
         std::fs::create_dir_all(&dir)?;
         let p = dir.join(format!("{name}.png"));
+        // WebDriver reads the DOM; `import` reads pixels. Under Xvfb's
+        // software rendering the paint of a just-changed screen can lag the
+        // DOM a little (seen: an audit list asserted on, then captured
+        // empty), so give it a moment to reach the screen.
+        std::thread::sleep(std::time::Duration::from_millis(300));
         let out = std::process::Command::new(super::which("import")?)
             .args(["-display", display, "-window", "root"])
             .arg(&p)

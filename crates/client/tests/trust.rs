@@ -157,7 +157,7 @@ async fn a_revoked_client_signs_out_within_a_second_and_never_logs_in_again() ->
 
         let t = Instant::now();
         let revoked = coord.revoke(&me.operator_id).await?;
-        ensure!(revoked.revoked, "{revoked:?}");
+        ensure!(revoked.device.revoked, "{revoked:?}");
         let s = client
             .wait_status(Duration::from_secs(1), signed_out)
             .await
