@@ -176,10 +176,12 @@ impl Auth {
                 "at most {MAX_PAIRING_CODES} pairing codes may be outstanding; cancel one or wait for one to expire"
             ));
         }
+        // Never a code that is also a long join code (one given on the
+        // command line may be six digits): that one would win at join.
         let code = loop {
             let n = rand::rng().random_range(0..1_000_000u32);
             let c = format!("{n:06}");
-            if !map.contains_key(&c) {
+            if !map.contains_key(&c) && self.role_for_code(&c).is_none() {
                 break c;
             }
         };

@@ -111,7 +111,7 @@ pub struct AppState {
     pub open_websockets: AtomicU64,
     pub limits: limits::Limits,
     /// Open WebSockets per device (operator id): what a revoke closes.
-    live: Mutex<HashMap<String, Vec<(u64, CancellationToken)>>>,
+    live: Mutex<HashMap<String, Vec<LiveConn>>>,
     /// When each device was last heard from, and when that was last stored.
     seen: Mutex<HashMap<String, (i64, i64)>>,
 }
@@ -169,22 +169,17 @@ impl AppState {
             .unwrap_or(0)
     }
 
-    /// Registers an open WebSocket of a device; the token is cancelled when
-    /// the device is revoked.
-    pub fn register_live(&self, operator_id: &str, conn_id: u64) -> CancellationToken {
-        let token = CancellationToken::new();
+    /// Registers an open WebSocket of a device, so that a revoke can close it.
+    pub fn register_live(&self, operator_id: &str, conn: LiveConn) {
         if let Ok(mut m) = self.live.lock() {
-            m.entry(operator_id.to_string())
-                .or_default()
-                .push((conn_id, token.clone()));
+            m.entry(operator_id.to_string()).or_default().push(conn);
         }
-        token
     }
 
     pub fn unregister_live(&self, operator_id: &str, conn_id: u64) {
         if let Ok(mut m) = self.live.lock() {
             if let Some(v) = m.get_mut(operator_id) {
-                v.retain(|(id, _)| *id != conn_id);
+                v.retain(|c| c.conn_id != conn_id);
                 if v.is_empty() {
                     m.remove(operator_id);
                 }
@@ -201,10 +196,30 @@ impl AppState {
             .ok()
             .and_then(|mut m| m.remove(operator_id))
             .unwrap_or_default();
-        for (_, token) in &conns {
-            token.cancel();
+        for c in &conns {
+            c.close_revoked();
         }
         conns.len()
+    }
+}
+
+/// An open WebSocket as the revoke registry holds it: clones of its queue
+/// and kill switch, which the connection has anyway (no allocation per
+/// idle screen).
+pub struct LiveConn {
+    pub conn_id: u64,
+    pub tx: mpsc::Sender<writer::Outbound>,
+    pub kill: CancellationToken,
+}
+
+impl LiveConn {
+    /// Queues the 1008 close; the sender writes it and ends the connection.
+    /// A full queue is a reader that stopped reading: kill it at once.
+    pub fn close_revoked(&self) {
+        let close = writer::Outbound::Close(ws::close::POLICY, ws::REVOKED_REASON.into());
+        if self.tx.try_send(close).is_err() {
+            self.kill.cancel();
+        }
     }
 }
 

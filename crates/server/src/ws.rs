@@ -138,12 +138,22 @@ async fn connection(st: Arc<AppState>, actor: Actor, token: String, peer: Peer, 
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<Outbound>(QUEUE_FRAMES);
     let kill = CancellationToken::new();
-    // Registered before the token is checked again: a revoke that commits
-    // between the upgrade's check and here either sees this registration
-    // (and cancels it) or is seen by the second check.
-    let revoked = st.register_live(&actor.operator_id, conn_id);
-    if !matches!(st.auth.lookup(&token), Lookup::Valid(_)) {
-        revoked.cancel();
+    // Registered, then the token checked again: a revoke that commits
+    // between the upgrade's check and here either finds this registration
+    // (and closes it) or is seen by the second check. Closing goes through
+    // the connection's own queue: the sender writes the 1008 and ends.
+    let live = crate::LiveConn {
+        conn_id,
+        tx: tx.clone(),
+        kill: kill.clone(),
+    };
+    if matches!(st.auth.lookup(&token), Lookup::Valid(_)) {
+        st.register_live(&actor.operator_id, live);
+        if !matches!(st.auth.lookup(&token), Lookup::Valid(_)) {
+            st.close_device(&actor.operator_id);
+        }
+    } else {
+        live.close_revoked();
     }
     drop(token);
     let mut limiter = st.limits.conn_limiter();
@@ -228,22 +238,12 @@ async fn connection(st: Arc<AppState>, actor: Actor, token: String, peer: Peer, 
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let killed = kill.cancelled();
     let stopping = shutdown.cancelled();
-    let cut_off = revoked.cancelled();
     let dead = tokio::time::sleep_until(last_heard + st.ws_dead_after);
-    tokio::pin!(killed, stopping, cut_off, dead);
+    tokio::pin!(killed, stopping, dead);
     loop {
         let msg = tokio::select! {
             () = &mut killed => break,
             () = &mut stopping => break,
-            () = &mut cut_off => {
-                tracing::info!(conn_id, name = actor.name, "device revoked: closing its connection");
-                // try_send: a full queue is a reader that stopped reading;
-                // `kill` then closes it at once instead of waiting on it.
-                if tx.try_send(Outbound::Close(close::POLICY, REVOKED_REASON.into())).is_err() {
-                    kill.cancel();
-                }
-                break;
-            }
             () = &mut dead => {
                 tracing::info!(conn_id, name = actor.name, "no word from this client for {:?}: dropping it", st.ws_dead_after);
                 break;
