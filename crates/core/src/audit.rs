@@ -7,7 +7,7 @@
 //! instant and never depends on a later structure edit.
 
 use crate::clock::{position, ClockState};
-use crate::incident::{Incident, Severity};
+use crate::incident::Incident;
 use crate::ops::{ChangeRecords, Op};
 use crate::stats::Stats;
 use crate::structure::Structure;
@@ -38,14 +38,6 @@ fn step_name(structure: &Structure, index: usize) -> String {
                 .count();
             format!("break {breaks}")
         }
-    }
-}
-
-fn severity_text(s: Severity) -> &'static str {
-    match s {
-        Severity::Low => "low",
-        Severity::Medium => "medium",
-        Severity::High => "high",
     }
 }
 
@@ -150,7 +142,7 @@ pub fn describe(
             let id = after.incident.as_ref().map_or("", |i| i.id.as_str());
             format!(
                 "raised incident {id}: {kind} at table {table} ({} severity)",
-                severity_text(*severity)
+                severity.as_str()
             )
         }
         Op::IncidentUpdate { incident_id, .. } => {
@@ -166,8 +158,8 @@ pub fn describe(
                 if b.severity != a.severity {
                     parts.push(format!(
                         "severity {} → {}",
-                        severity_text(b.severity),
-                        severity_text(a.severity)
+                        b.severity.as_str(),
+                        a.severity.as_str()
                     ));
                 }
                 if b.table != a.table {

@@ -53,6 +53,17 @@ pub enum Severity {
     High,
 }
 
+impl Severity {
+    /// The stored and wire name (as serde writes it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Incident {
     pub id: String,

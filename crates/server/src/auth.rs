@@ -258,20 +258,17 @@ impl Auth {
             None => Lookup::Unknown,
         }
     }
+}
 
-    /// Marks every session of `operator_id` revoked; false when it has none.
-    pub fn revoke(&self, operator_id: &str) -> bool {
-        let Ok(mut map) = self.sessions.write() else {
-            return false;
-        };
-        let mut any = false;
-        for s in map.values_mut() {
-            if s.actor.operator_id == operator_id {
-                s.revoked = true;
-                any = true;
-            }
+/// Marks every in-memory session of `operator_id` revoked. Called by the
+/// writer once the revoke has committed, so memory never runs ahead of the
+/// store.
+pub fn mark_revoked(sessions: &RwLock<HashMap<String, Session>>, operator_id: &str) {
+    let mut map = sessions.write().unwrap_or_else(|e| e.into_inner());
+    for s in map.values_mut() {
+        if s.actor.operator_id == operator_id {
+            s.revoked = true;
         }
-        any
     }
 }
 

@@ -361,7 +361,7 @@ pub async fn revoke_device(
             "you cannot revoke the device you are using; revoke it from another coordinator's screen",
         ));
     }
-    let device = devices(&st)
+    let mut device = devices(&st)
         .await?
         .into_iter()
         .find(|d| d.operator_id == operator_id)
@@ -379,7 +379,7 @@ pub async fn revoke_device(
     let setting = rotated
         .as_ref()
         .map(|r| (format!("{}_code", r.role.as_str()), r.code.clone()));
-    st.writer.revoke(operator_id.clone(), setting).await?;
+    let at = st.writer.revoke(operator_id.clone(), setting).await?;
     let closed = st.close_device(&operator_id);
     tracing::warn!(
         by = who.name,
@@ -388,11 +388,13 @@ pub async fn revoke_device(
         rotated = rotated.as_ref().map(|r| r.role.as_str()),
         "device revoked"
     );
-    let device = devices(&st)
-        .await?
-        .into_iter()
-        .find(|d| d.operator_id == operator_id)
-        .ok_or_else(|| ApiError::not_found(format!("no device {operator_id}")))?;
+    // The device as listed now, without reading the list again: an earlier
+    // revoke keeps its own time, and its sockets were just closed.
+    if !device.revoked {
+        device.revoked = true;
+        device.revoked_at_ms = Some(at);
+    }
+    device.connections = 0;
     Ok(Json(RevokeResult {
         device,
         rotated_code: rotated,

@@ -10,9 +10,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use pitboss_core::ops::{Actor, EventState, Role};
 use pitboss_core::protocol::{AuditEntry, DeviceInfo, EventSummary};
-use pitboss_core::{
-    ClockState, EventDetails, Incident, IncidentStatus, Severity, Stats, Structure,
-};
+use pitboss_core::{ClockState, EventDetails, Incident, IncidentStatus, Stats, Structure};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use rusqlite_migration::{Migrations, M};
 
@@ -418,14 +416,6 @@ pub fn event_seq(conn: &Connection, id: &str) -> rusqlite::Result<Option<(u64, u
         .optional()
 }
 
-fn severity_str(s: Severity) -> &'static str {
-    match s {
-        Severity::Low => "low",
-        Severity::Medium => "medium",
-        Severity::High => "high",
-    }
-}
-
 fn incident_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
     let severity: String = r.get(3)?;
     let status: String = r.get(4)?;
@@ -476,7 +466,7 @@ pub fn insert_incident(tx: &Connection, event_id: &str, i: &Incident) -> rusqlit
         i.id,
         i.table,
         i.kind,
-        severity_str(i.severity),
+        i.severity.as_str(),
         status_str(i.status),
         i.note,
         i.created_by,
@@ -510,7 +500,7 @@ pub fn update_incident(
             i.id,
             i.table,
             i.kind,
-            severity_str(i.severity),
+            i.severity.as_str(),
             status_str(i.status),
             i.note,
             i.lock_version,

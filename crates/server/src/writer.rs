@@ -116,7 +116,7 @@ pub enum Cmd {
         /// A setting to store with the revoke: the long join code that
         /// replaced the one the device knew.
         setting: Option<(String, String)>,
-        reply: oneshot::Sender<Result<usize, ApiError>>,
+        reply: oneshot::Sender<Result<i64, ApiError>>,
     },
     /// Records when a device was last heard from (throttled by the caller).
     Touch {
@@ -225,8 +225,8 @@ enum Reply {
         Option<(String, Actor)>,
     ),
     Revoke(
-        oneshot::Sender<Result<usize, ApiError>>,
-        Result<usize, ApiError>,
+        oneshot::Sender<Result<i64, ApiError>>,
+        Result<i64, ApiError>,
         String,
     ),
 }
@@ -386,10 +386,11 @@ impl Writer {
                     reply,
                 } => {
                     let r = store::revoke_sessions(&tx, &operator_id, now)
-                        .and_then(|n| match &setting {
-                            Some((k, v)) => store::set_setting(&tx, k, v).map(|()| n),
-                            None => Ok(n),
+                        .and_then(|_| match &setting {
+                            Some((k, v)) => store::set_setting(&tx, k, v),
+                            None => Ok(()),
                         })
+                        .map(|()| now)
                         .map_err(internal);
                     replies.push(Reply::Revoke(reply, r, operator_id));
                 }
@@ -438,12 +439,8 @@ impl Writer {
                     // Marked before the answer leaves, so by the time the
                     // caller closes the device's sockets no request with its
                     // token gets through.
-                    if let Ok(mut map) = self.sessions.write() {
-                        for s in map.values_mut() {
-                            if s.actor.operator_id == operator_id {
-                                s.revoked = true;
-                            }
-                        }
+                    if r.is_ok() {
+                        crate::auth::mark_revoked(&self.sessions, &operator_id);
                     }
                     drop(tx.send(r));
                 }
@@ -940,12 +937,12 @@ impl WriterHandle {
         .await
     }
 
-    /// Revokes a device; the number of its sessions that were live.
+    /// Revokes a device; the server time the revoke was stored at.
     pub async fn revoke(
         &self,
         operator_id: String,
         setting: Option<(String, String)>,
-    ) -> Result<usize, ApiError> {
+    ) -> Result<i64, ApiError> {
         self.call(|reply| Cmd::Revoke {
             operator_id,
             setting,
