@@ -211,7 +211,7 @@ pub fn csv_field(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::incident::IncidentStatus;
+    use crate::incident::{IncidentStatus, Severity};
     use crate::structure::Level;
 
     fn structure() -> Structure {
