@@ -763,3 +763,56 @@ pub fn server_position(
             .context("snapshot structure")?;
     Ok(pitboss_core::clock::position(&clock, &structure, at_ms))
 }
+
+/// A venue server in this test's process, hosting the demo event with known
+/// join codes and a store in its own temp folder: what an app under test
+/// joins.
+pub struct DemoVenue {
+    pub server: pitboss_server::Server,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The demo event's id.
+    pub event: String,
+    _data: tempfile::TempDir,
+}
+
+impl DemoVenue {
+    pub async fn start(coordinator_code: &str, dealer_code: &str) -> Result<DemoVenue> {
+        let data = tempfile::tempdir()?;
+        let mut cfg =
+            pitboss_server::Config::new("127.0.0.1:0".parse()?, data.path().to_path_buf());
+        cfg.coordinator_code = Some(coordinator_code.into());
+        cfg.dealer_code = Some(dealer_code.into());
+        cfg.demo = true;
+        let server = pitboss_server::start(cfg).await?;
+        let base = format!("http://{}", server.local_addr());
+        let event = server.demo_event_id().context("demo event")?.to_string();
+        Ok(DemoVenue {
+            server,
+            base,
+            event,
+            _data: data,
+        })
+    }
+
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+    }
+}
+
+/// Ends a WebDriver scenario: on failure, says why and keeps a screenshot
+/// `<name>_failure.png`; then closes the session (within 10 s) and returns
+/// the scenario's result.
+pub async fn end_scenario(
+    c: fantoccini::Client,
+    display: &str,
+    name: &str,
+    result: Result<()>,
+) -> Result<()> {
+    if let Err(e) = &result {
+        eprintln!("failed: {e:#}");
+        drop(page::screen(display, &format!("{name}_failure")));
+    }
+    drop(tokio::time::timeout(Duration::from_secs(10), c.close()).await);
+    result
+}

@@ -18,20 +18,14 @@ const DEALER: &str = "DEAL-1717";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_director_joins_runs_the_clock_and_handles_a_conflict() -> Result<()> {
     let app = app_binary()?;
-    let data = tempfile::tempdir()?;
-    let mut cfg = pitboss_server::Config::new("127.0.0.1:0".parse()?, data.path().to_path_buf());
-    cfg.coordinator_code = Some(COORD.into());
-    cfg.dealer_code = Some(DEALER.into());
-    cfg.demo = true;
-    let server = pitboss_server::start(cfg).await?;
-    let base = format!("http://{}", server.local_addr());
-    let event = server.demo_event_id().context("demo")?.to_string();
-    let floor = Device::login(&base, DEALER, "Floor").await?;
+    let venue = DemoVenue::start(COORD, DEALER).await?;
+    let (base, event) = (&venue.base, &venue.event);
+    let floor = Device::login(base, DEALER, "Floor").await?;
     // Start from a paused clock, so "start" in the app is a real action.
-    let (st, body) = floor.op(&event, json!({"type": "clock.pause"})).await?;
+    let (st, body) = floor.op(event, json!({"type": "clock.pause"})).await?;
     ensure!(st == 403, "a dealer may not pause: {st} {body}");
-    let director2 = Device::login(&base, COORD, "Second director").await?;
-    let (st, body) = director2.op(&event, json!({"type": "clock.pause"})).await?;
+    let director2 = Device::login(base, COORD, "Second director").await?;
+    let (st, body) = director2.op(event, json!({"type": "clock.pause"})).await?;
     ensure!(st == 200, "pause: {body}");
 
     let xvfb = Xvfb::start()?;
@@ -42,14 +36,10 @@ async fn a_director_joins_runs_the_clock_and_handles_a_conflict() -> Result<()> 
         &[("PITBOSS_DISPLAY_WINDOWED", "1".into())],
     )?;
     let c = driver.session(&app).await?;
-    let result = scenario(&c, &xvfb.display, &base, &event, &floor, &director2).await;
-    if let Err(e) = &result {
-        eprintln!("failed: {e:#}");
-        drop(screen(&xvfb.display, "app_console_failure"));
-    }
-    drop(tokio::time::timeout(Duration::from_secs(10), c.close()).await);
+    let result = scenario(&c, &xvfb.display, base, event, &floor, &director2).await;
+    let result = end_scenario(c, &xvfb.display, "app_console", result).await;
     drop(driver);
-    server.shutdown().await;
+    venue.shutdown().await;
     result
 }
 

@@ -40,11 +40,7 @@ async fn a_joined_app_works_offline_across_its_own_restart_and_catches_up() -> R
         &mut server,
     )
     .await;
-    if let Err(e) = &result {
-        eprintln!("failed: {e:#}");
-        drop(screen(&xvfb.display, "app_offline_failure"));
-    }
-    drop(tokio::time::timeout(Duration::from_secs(10), c.close()).await);
+    let result = end_scenario(c, &xvfb.display, "app_offline", result).await;
     drop(driver);
     drop(server);
     result

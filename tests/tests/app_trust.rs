@@ -26,14 +26,7 @@ const REVOKED: &str = "This device was revoked by the coordinator; join again wi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_director_pairs_revokes_audits_and_a_display_sees_no_controls() -> Result<()> {
     let app = app_binary()?;
-    let data = tempfile::tempdir()?;
-    let mut cfg = pitboss_server::Config::new("127.0.0.1:0".parse()?, data.path().to_path_buf());
-    cfg.coordinator_code = Some(COORD.into());
-    cfg.dealer_code = Some(DEALER.into());
-    cfg.demo = true;
-    let server = pitboss_server::start(cfg).await?;
-    let base = format!("http://{}", server.local_addr());
-    let event = server.demo_event_id().context("demo")?.to_string();
+    let venue = DemoVenue::start(COORD, DEALER).await?;
 
     let xvfb = Xvfb::start()?;
     let sandbox = Sandbox::new()?;
@@ -49,14 +42,10 @@ async fn a_director_pairs_revokes_audits_and_a_display_sees_no_controls() -> Res
         ],
     )?;
     let c = driver.session(&app).await?;
-    let result = scenario(&c, &xvfb.display, &base, &event, &downloads).await;
-    if let Err(e) = &result {
-        eprintln!("failed: {e:#}");
-        drop(screen(&xvfb.display, "app_trust_failure"));
-    }
-    drop(tokio::time::timeout(Duration::from_secs(10), c.close()).await);
+    let result = scenario(&c, &xvfb.display, &venue.base, &venue.event, &downloads).await;
+    let result = end_scenario(c, &xvfb.display, "app_trust", result).await;
     drop(driver);
-    server.shutdown().await;
+    venue.shutdown().await;
     result
 }
 
@@ -653,11 +642,7 @@ async fn the_host_shows_three_join_codes_and_cancel_withdraws_a_pairing_code() -
     )?;
     let c = driver.session(&app).await?;
     let result = host_scenario(&c, &xvfb.display, &format!("http://127.0.0.1:{port}")).await;
-    if let Err(e) = &result {
-        eprintln!("failed: {e:#}");
-        drop(screen(&xvfb.display, "app_trust_host_failure"));
-    }
-    drop(tokio::time::timeout(Duration::from_secs(10), c.close()).await);
+    let result = end_scenario(c, &xvfb.display, "app_trust_host", result).await;
     drop(driver);
     result
 }

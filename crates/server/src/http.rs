@@ -70,7 +70,12 @@ pub fn authenticate(st: &AppState, parts: &Parts) -> Result<Actor, ApiError> {
     let token = token_of(parts).ok_or_else(|| {
         ApiError::unauthorized("this call needs a session token: POST /api/session with a join code, then send Authorization: Bearer TOKEN")
     })?;
-    match st.auth.lookup(&token) {
+    authenticate_token(st, &token)
+}
+
+/// The actor behind a session token, or the 401 to answer.
+pub fn authenticate_token(st: &AppState, token: &str) -> Result<Actor, ApiError> {
+    match st.auth.lookup(token) {
         Lookup::Valid(actor) => {
             st.touch(&actor.operator_id);
             Ok(actor)

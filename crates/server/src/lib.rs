@@ -6,7 +6,9 @@
 //! its own (`pitboss-server`) or inside the director's app ([`start`]).
 //!
 //! Threads: the HTTP/WebSocket side runs on tokio; the store belongs to one
-//! writer thread (`writer.rs`) that every change goes through.
+//! writer loop (`writer.rs`) that every change goes through: a task with
+//! `synchronous = NORMAL`, a thread of its own with FULL, where each commit
+//! waits for an fsync. A second thread checkpoints the store's log.
 
 pub mod auth;
 pub mod demo;
@@ -216,7 +218,7 @@ impl LiveConn {
     /// Queues the 1008 close; the sender writes it and ends the connection.
     /// A full queue is a reader that stopped reading: kill it at once.
     pub fn close_revoked(&self) {
-        let close = writer::Outbound::Close(ws::close::POLICY, ws::REVOKED_REASON.into());
+        let close = writer::Outbound::close(ws::close::POLICY, ws::REVOKED_REASON);
         if self.tx.try_send(close).is_err() {
             self.kill.cancel();
         }
@@ -229,7 +231,7 @@ pub struct Server {
     demo_event_id: Option<String>,
     state: Arc<AppState>,
     serve: tokio::task::JoinHandle<()>,
-    writer_thread: std::thread::JoinHandle<()>,
+    writer_task: writer::WriterTask,
 }
 
 fn normalize_code(code: &str) -> anyhow::Result<String> {
@@ -282,6 +284,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let clock = time::ServerClock::new();
     let (tx, rx) = mpsc::channel(4096);
     let horizon = Arc::new(time::Horizon::default());
+    let checkpointer = store::Checkpointer::start(&config.data_dir)?;
     let writer = Writer::new(
         conn,
         clock,
@@ -289,11 +292,11 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         config.delivery,
         config.retention,
         sessions.clone(),
+        checkpointer,
     );
-    let writer_thread = std::thread::Builder::new()
-        .name("pitboss-writer".into())
-        .spawn(move || writer.run(rx))
-        .context("cannot start the writer thread")?;
+    let writer_task = writer
+        .start(rx, config.synchronous == Synchronous::Normal)
+        .context("cannot start the writer")?;
     let handle = WriterHandle::new(tx);
 
     let demo_event_id = if config.demo {
@@ -378,7 +381,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         demo_event_id,
         state,
         serve,
-        writer_thread,
+        writer_task,
     })
 }
 
@@ -482,9 +485,7 @@ impl Server {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.state.tracker.wait())
             .await;
         drop(self.state);
-        // The writer exits when the last handle is gone; wait for it off the
-        // runtime's worker threads.
-        let t = self.writer_thread;
-        drop(tokio::task::spawn_blocking(move || t.join()).await);
+        // The writer exits when the last handle is gone, closing the store.
+        self.writer_task.join().await;
     }
 }

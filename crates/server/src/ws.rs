@@ -16,6 +16,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use pitboss_core::limits::MAX_MESSAGE_BYTES;
 use pitboss_core::ops::Actor;
@@ -25,13 +26,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::Lookup;
 use crate::error::ApiError;
-use crate::http::{authenticate, check_op, token_of};
+use crate::http::{authenticate_token, check_op, token_of};
 use crate::limits::{ConnLimiter, ConnSlot};
 use crate::writer::{Frame, OpOutcome, Outbound, Subscriber};
 use crate::AppState;
 
 /// Frames a connection may have queued before it counts as too slow.
 pub const QUEUE_FRAMES: usize = 1024;
+/// Each connection's read buffer (see [`upgrade`]).
+pub const READ_BUFFER_BYTES: usize = 1024;
 /// Events one connection may subscribe to at once.
 pub const MAX_SUBSCRIPTIONS: usize = 64;
 
@@ -56,13 +59,13 @@ pub async fn upgrade(
     parts: Parts,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if token_of(&parts).is_none() {
+    let Some(token) = token_of(&parts) else {
         return ApiError::unauthorized(
             "the WebSocket needs a session token: Authorization: Bearer TOKEN or /ws?token=TOKEN",
         )
         .into_response();
-    }
-    let actor = match authenticate(&st, &parts) {
+    };
+    let actor = match authenticate_token(&st, &token) {
         Ok(a) => a,
         Err(e) => return e.into_response(),
     };
@@ -70,10 +73,12 @@ pub async fn upgrade(
         Ok(slot) => slot,
         Err(t) => return ApiError::rate_limited(t).into_response(),
     };
-    let token = token_of(&parts).unwrap_or_default();
-    // 4 KiB read buffer: tungstenite's default 128 KiB is zero-filled per
-    // connection, ~135 KiB per idle screen (PLATFORM.md).
-    ws.read_buffer_size(4096)
+    // 1 KiB read buffer: tungstenite allocates and zero-fills it when the
+    // connection opens, so it is paid by every idle screen (its default
+    // 128 KiB cost ~135 KiB each, PLATFORM.md; 4 KiB was 3 of the 13 KiB an
+    // idle connection cost). An op is a few hundred bytes; a bigger message
+    // grows the buffer to its size while it is read.
+    ws.read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
@@ -83,7 +88,11 @@ pub async fn upgrade(
                 addr: peer.ip(),
                 _slot: slot,
             };
-            tracker.track_future(connection(st, actor, token, peer, socket))
+            // Split here, not inside: the connection future keeps its
+            // arguments for its whole life, and the unsplit socket is 368
+            // bytes against two pointers.
+            let (sink, stream) = socket.split();
+            tracker.track_future(connection(st, actor, token, peer, sink, stream))
         })
 }
 
@@ -132,10 +141,16 @@ struct Peer {
     _slot: Option<ConnSlot>,
 }
 
-async fn connection(st: Arc<AppState>, actor: Actor, token: String, peer: Peer, socket: WebSocket) {
+async fn connection(
+    st: Arc<AppState>,
+    actor: Actor,
+    token: String,
+    peer: Peer,
+    mut sink: SplitSink<WebSocket, Message>,
+    mut stream: SplitStream<WebSocket>,
+) {
     let conn_id = st.next_conn.fetch_add(1, Ordering::Relaxed);
     st.open_websockets.fetch_add(1, Ordering::Relaxed);
-    let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<Outbound>(QUEUE_FRAMES);
     let kill = CancellationToken::new();
     // Registered, then the token checked again: a revoke that commits
@@ -201,18 +216,18 @@ async fn connection(st: Arc<AppState>, actor: Actor, token: String, peer: Peer, 
                         let mut ok = true;
                         while let Some(item) = pending.take() {
                             match item {
-                                Outbound::Frame(f) => ok = sink.feed(Message::Text(f)).await.is_ok(),
+                                Outbound::Frame(f) => ok = sink.feed(Message::Text(f.text())).await.is_ok(),
                                 Outbound::Batch(fs) => {
-                                    for f in fs {
-                                        ok = sink.feed(Message::Text(f)).await.is_ok();
+                                    for f in fs.iter() {
+                                        ok = sink.feed(Message::Text(f.text())).await.is_ok();
                                         if !ok { break; }
                                     }
                                 }
                                 // A ping racing the peer's close frame fails to
                                 // send; that must not cut the closing handshake.
                                 Outbound::Ping => drop(sink.feed(Message::Ping(Default::default())).await),
-                                Outbound::Close(code, reason) => {
-                                    drop(sink.send(close(code, &reason)).await);
+                                Outbound::Close(frame) => {
+                                    drop(sink.send(Message::Close(Some(*frame))).await);
                                     ok = false;
                                 }
                             }
@@ -266,9 +281,9 @@ async fn connection(st: Arc<AppState>, actor: Actor, token: String, peer: Peer, 
                 // error ("Message too long" / "Space limit exceeded").
                 if text.contains("too long") || text.contains("Space limit") {
                     drop(
-                        tx.send(Outbound::Close(
+                        tx.send(Outbound::close(
                             close::TOO_BIG,
-                            format!("message larger than {MAX_MESSAGE_BYTES} bytes"),
+                            &format!("message larger than {MAX_MESSAGE_BYTES} bytes"),
                         ))
                         .await,
                     );

@@ -1,7 +1,7 @@
 //! `bench-floor`: the floor the fan-out benchmark measures Pitboss against.
 //!
 //! A bare WebSocket broadcast server on Pitboss's own stack (tokio and
-//! tungstenite, 4 KiB read buffer like the real server): every text frame a
+//! tungstenite, 1 KiB read buffer like the real server): every text frame a
 //! connection sends goes to every other connection. No storage, no
 //! sequence, no authentication, no JSON: whatever Pitboss costs above this
 //! is the price of its architecture. Each connection's writer drains what is
@@ -45,7 +45,7 @@ async fn main() -> anyhow::Result<()> {
         tokio::spawn(async move {
             drop(sock.set_nodelay(true));
             let cfg = WebSocketConfig::default()
-                .read_buffer_size(4096)
+                .read_buffer_size(1024)
                 .write_buffer_size(0);
             let Ok(ws) = tokio_tungstenite::accept_async_with_config(sock, Some(cfg)).await else {
                 return;
