@@ -367,9 +367,10 @@ impl Writer {
 
     /// With `synchronous = FULL`: every commit waits for its fsync, which
     /// must not hold a runtime thread, and the loop being a thread of its
-    /// own keeps it going at full speed under a storm of ops (measured: on
-    /// the runtime, FULL's contended ops/s fell 29,061 -> 27,542 and their
-    /// ack p99 rose 14.3 -> 18.2 ms).
+    /// own keeps it going at full speed under a storm of ops (one comparison,
+    /// 3 runs each, of an earlier runtime variant: FULL's contended ops/s
+    /// 29,061 -> 27,542 and ack p99 14.3 -> 18.2 ms; repeated invocations of
+    /// the same binary varied by ~2,000 ops/s, so take it as a direction).
     fn run_on_thread(mut self, mut rx: mpsc::Receiver<Cmd>) {
         while let Some(first) = rx.blocking_recv() {
             let cmds = batch(first, &mut rx);
@@ -380,7 +381,8 @@ impl Writer {
 
     /// With `synchronous = NORMAL`: a short batch of ops and bookkeeping runs
     /// right here, on the runtime thread that woke the loop; a long one, or
-    /// one that reads many rows, leaves the runtime for its duration.
+    /// one that reads many rows, leaves the runtime with the queue and stays
+    /// off it while more is queued.
     async fn run_on_runtime(mut self, mut rx: mpsc::Receiver<Cmd>) {
         while let Some(first) = rx.recv().await {
             let cmds = batch(first, &mut rx);
