@@ -65,7 +65,7 @@ pub fn file_name(event_id: &str, stamp: &str) -> String {
 /// file someone already sent on must not change under them.
 pub fn write_csv(dir: &Path, event_id: &str, csv: &str) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let base = file_name(event_id, &stamp(pitboss_client::engine::local_now_ms()));
+    let base = file_name(event_id, &stamp(pitboss_client::time::wall_ms()));
     let mut path = dir.join(&base);
     let mut n = 2;
     loop {

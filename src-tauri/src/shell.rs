@@ -742,7 +742,7 @@ impl Shell {
     async fn server_now_ms(&self) -> i64 {
         match self.client().await {
             Ok(c) => c.server_now_ms(),
-            Err(_) => pitboss_client::engine::local_now_ms(),
+            Err(_) => pitboss_client::time::steady_ms(),
         }
     }
 
@@ -941,7 +941,13 @@ async fn tick_loop(app: AppHandle, client: Arc<Client>) {
     // show changes, and at least once a second (for a window opened since).
     let mut sent: Option<(view::ClockView, std::time::Instant)> = None;
     loop {
-        tick.tick().await;
+        // The render tick, or at once when the server confirms a level
+        // crossing that a tick saw (the sound then comes a round trip after
+        // the boundary, not a round trip plus a tick).
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = watcher.confirmed() => {}
+        }
         let (_, alert) = watcher.tick(&client);
         let Some(r) = client.replica().borrow().clone() else {
             continue;
@@ -951,7 +957,8 @@ async fn tick_loop(app: AppHandle, client: Arc<Client>) {
             drop(app.emit(
                 events::NOTICE,
                 json!({"kind": "slept_through", "levelNumber": r.state.structure.level_number(st.level_index),
-                       "isBreak": st.is_break, "startedAtMs": st.started_at_ms, "awayMs": st.away_ms}),
+                       "isBreak": st.is_break, "startedAtMs": st.started_at_ms, "awayMs": st.away_ms,
+                       "away": st.away}),
             ));
         }
         let v = view::view(&r, client.server_now_ms());

@@ -507,8 +507,19 @@ impl ServerProc {
     /// Starts on `127.0.0.1:port` with the store in `data`, the demo event
     /// and fixed join codes; waits for its "demo event:" line.
     pub async fn start(data: &Path, port: u16, extra: &[&str]) -> Result<ServerProc> {
+        ServerProc::start_with_env(data, port, extra, &[]).await
+    }
+
+    /// [`ServerProc::start`] with extra environment (libfaketime, say).
+    pub async fn start_with_env(
+        data: &Path,
+        port: u16,
+        extra: &[&str],
+        env: &[(String, String)],
+    ) -> Result<ServerProc> {
         use tokio::io::AsyncBufReadExt;
         let mut cmd = tokio::process::Command::new(workspace_bin("pitboss-server")?);
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         cmd.arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .arg("--data")
@@ -586,8 +597,22 @@ impl Follower {
         cache: &Path,
         extra: &[&str],
     ) -> Result<Follower> {
+        Follower::start_with_env(name, server, code, event, cache, extra, &[]).await
+    }
+
+    /// [`Follower::start`] with extra environment (libfaketime, say).
+    pub async fn start_with_env(
+        name: &str,
+        server: &str,
+        code: &str,
+        event: &str,
+        cache: &Path,
+        extra: &[&str],
+        env: &[(String, String)],
+    ) -> Result<Follower> {
         use tokio::io::AsyncBufReadExt;
         let mut child = tokio::process::Command::new(workspace_bin("pitboss-follow")?)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .args(["--server", server, "--code", code, "--event", event])
             .arg("--cache")
             .arg(cache)
@@ -815,4 +840,124 @@ pub async fn end_scenario(
     }
     drop(tokio::time::timeout(Duration::from_secs(10), c.close()).await);
     result
+}
+
+/// libfaketime on one process: its wall clock, and only that, is set by the
+/// test while the monotonic and boot clocks run on, as an NTP or Windows
+/// time sync (or a person fixing the time by hand) does to a laptop.
+pub struct Faketime {
+    lib: PathBuf,
+    file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Faketime {
+    /// The wall clock starts true. Fails (never skips) when libfaketime is
+    /// not installed: `cargo xtask test` installs it.
+    pub fn new() -> Result<Faketime> {
+        let lib = [
+            "/usr/lib/x86_64-linux-gnu",
+            "/usr/lib/aarch64-linux-gnu",
+            "/usr/lib",
+        ]
+        .iter()
+        .map(|d| Path::new(d).join("faketime/libfaketime.so.1"))
+        .find(|p| p.is_file())
+        .context(
+            "libfaketime is missing (apt-get install libfaketime; cargo xtask test installs it)",
+        )?;
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("faketime");
+        std::fs::write(&file, "+0\n")?;
+        Ok(Faketime {
+            lib,
+            file,
+            _dir: dir,
+        })
+    }
+
+    /// The environment that puts a process under this fake wall clock. The
+    /// offset file is read again at every call (`FAKETIME_NO_CACHE`), so a
+    /// [`Faketime::set_offset_s`] steps the running process at once.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("LD_PRELOAD".into(), self.lib.display().to_string()),
+            (
+                "FAKETIME_TIMESTAMP_FILE".into(),
+                self.file.display().to_string(),
+            ),
+            ("FAKETIME_NO_CACHE".into(), "1".into()),
+            ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
+        ]
+    }
+
+    /// Sets the process's wall clock to the true time plus `secs`.
+    pub fn set_offset_s(&self, secs: i64) -> Result<()> {
+        // Written aside and renamed, so the process never reads half a line.
+        let tmp = self.file.with_extension("new");
+        std::fs::write(&tmp, format!("{secs:+}\n"))?;
+        std::fs::rename(&tmp, &self.file)?;
+        Ok(())
+    }
+
+    /// A script that runs `program` under this fake wall clock, for
+    /// launchers that take a program but no environment (WebDriver).
+    pub fn wrapper(&self, program: &Path) -> Result<PathBuf> {
+        use std::os::unix::fs::PermissionsExt;
+        let script = self.file.with_file_name("under-faketime.sh");
+        let mut text = String::from("#!/bin/sh\n");
+        for (k, v) in self.env() {
+            text.push_str(&format!("export {k}='{v}'\n"));
+        }
+        text.push_str(&format!("exec '{}' \"$@\"\n", program.display()));
+        std::fs::write(&script, text)?;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+        Ok(script)
+    }
+}
+
+/// A server's clock placed on this machine's boot clock, which every
+/// process shares and nobody sets: `at(boot_ms)` is the server's time at
+/// that boot instant. Measured over loopback (a round trip well under a
+/// millisecond), so it is the truth a client's estimate is held against.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerTimeline {
+    /// Server time minus boot time, from the fastest exchange.
+    pub lead_ms: i64,
+    pub rtt_ms: i64,
+}
+
+impl ServerTimeline {
+    /// The best of 20 `GET /api/health` exchanges.
+    pub async fn measure(base: &str) -> Result<ServerTimeline> {
+        let http = reqwest::Client::new();
+        let mut best: Option<ServerTimeline> = None;
+        for _ in 0..20 {
+            let sent = pitboss_client::time::boot_ms();
+            let v: serde_json::Value = http
+                .get(format!("{base}/api/health"))
+                .send()
+                .await?
+                .json()
+                .await?;
+            let got = pitboss_client::time::boot_ms();
+            let server = v["server_time_ms"]
+                .as_i64()
+                .with_context(|| format!("health has no server_time_ms: {v}"))?;
+            let rtt = got - sent;
+            let lead = server - (sent + got) / 2;
+            if best.is_none_or(|b| rtt < b.rtt_ms) {
+                best = Some(ServerTimeline {
+                    lead_ms: lead,
+                    rtt_ms: rtt,
+                });
+            }
+        }
+        best.context("no exchange")
+    }
+
+    /// The server's time at boot instant `boot_ms`.
+    pub fn at(&self, boot_ms: i64) -> i64 {
+        boot_ms + self.lead_ms
+    }
 }

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
+use pitboss_client::time::boot_ms;
 use pitboss_core::clock::{position, ClockState};
 use pitboss_core::structure::{Level, Structure};
 use pitboss_faultproxy::{Link, Proxy};
@@ -109,6 +110,7 @@ async fn twenty_clients_through_resets_stalls_stops_and_a_host_crash_lose_nothin
         "4000",
         "--backoff-max-ms",
         "1000",
+        "--report-shown",
     ];
     for i in 0..CLIENTS {
         let p = Arc::new(Proxy::start(format!("127.0.0.1:{port}").parse()?).await?);
@@ -134,6 +136,10 @@ async fn twenty_clients_through_resets_stalls_stops_and_a_host_crash_lose_nothin
         f.wait_live(Duration::from_secs(20)).await?;
     }
     let pids: Vec<u32> = followers.iter().map(Follower::pid).collect::<Result<_>>()?;
+    // The server's clock on the boot clock every process shares: the truth
+    // each screen is held against.
+    let first_server = ServerTimeline::measure(&base).await?;
+    let mut faults = Faults::default();
 
     // What the server has, polled, so dealers edit real incidents.
     let latest = Arc::new(Mutex::new(start.clone()));
@@ -204,13 +210,23 @@ async fn twenty_clients_through_resets_stalls_stops_and_a_host_crash_lose_nothin
         let for_ms = rng.random_range(5_000..=20_000u64);
         let at_ms = rng.random_range(2_000..=(CHAOS.as_millis() as u64 - for_ms - 1_000));
         stops.push((i, at_ms, for_ms));
-        let (pid, stopped) = (pids[i], stopped.clone());
+        let (pid, stopped, log) = (pids[i], stopped.clone(), faults.stops.clone());
         sleepers.push(tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(at_ms)).await;
             stopped[i].store(true, Ordering::SeqCst);
+            let from = boot_ms();
             signal(pid, libc::SIGSTOP)?;
+            log.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((i, from, None));
             tokio::time::sleep(Duration::from_millis(for_ms)).await;
             signal(pid, libc::SIGCONT)?;
+            let to = boot_ms();
+            for s in log.lock().unwrap_or_else(|e| e.into_inner()).iter_mut() {
+                if s.0 == i && s.1 == from {
+                    s.2 = Some(to);
+                }
+            }
             stopped[i].store(false, Ordering::SeqCst);
             anyhow::Ok(())
         }));
@@ -227,6 +243,7 @@ async fn twenty_clients_through_resets_stalls_stops_and_a_host_crash_lose_nothin
             server.take().context("server")?.kill9().await?;
             tokio::time::sleep(HOST_DOWN_FOR).await;
             server = Some(ServerProc::start(data.path(), port, &host_args).await?);
+            faults.restarted = Some((boot_ms(), ServerTimeline::measure(&base).await?));
             continue;
         }
         let (victim, fault, hold) = {
@@ -243,6 +260,9 @@ async fn twenty_clients_through_resets_stalls_stops_and_a_host_crash_lose_nothin
             resets += 1;
         } else {
             p.stall_current();
+            faults
+                .stalls
+                .push((victim, boot_ms(), boot_ms() + hold as i64));
             stalls += 1;
             heals.push(tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(hold)).await;
@@ -271,6 +291,10 @@ async fn twenty_clients_through_resets_stalls_stops_and_a_host_crash_lose_nothin
         p.heal();
     }
     let faults_stopped = Instant::now();
+    let healed_at = boot_ms();
+    for s in &mut faults.stalls {
+        s.2 = s.2.min(healed_at);
+    }
     for s in sleepers {
         s.abort();
     }
@@ -471,6 +495,113 @@ async fn twenty_clients_through_resets_stalls_stops_and_a_host_crash_lose_nothin
         .collect();
     heard_by.sort_unstable();
 
+    // Issue 18: every live, awake screen heard every real level change,
+    // break start and break end; the others (stopped, stalled, offline) are
+    // counted apart and got a banner instead when their level moved.
+    let analysed_at = boot_ms();
+    let timelines = Timelines {
+        first: first_server,
+        restarted: faults.restarted,
+    };
+    let stops: Vec<(usize, i64, i64)> = faults
+        .stops
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(i, a, b)| (*i, *a, b.unwrap_or(healed_at)))
+        .collect();
+    let lines_of: Vec<Vec<Value>> = followers.iter().map(Follower::lines).collect();
+    let mut hearing = Hearing::default();
+    for t in transitions.iter().filter(|t| t.sound != "minute") {
+        let at = timelines.boot_of(t.at_ms);
+        // Too close to the end of the run to tell.
+        if at + 1_500 > analysed_at {
+            continue;
+        }
+        let (from, to) = (at - LIVE_BEFORE_MS, at + LIVE_AFTER_MS);
+        let overlaps = |a: i64, b: i64| a <= to && b >= from;
+        for (i, lines) in lines_of.iter().enumerate() {
+            let asleep = stops
+                .iter()
+                .any(|(c, a, b)| *c == i && overlaps(*a, *b + RESUMED_WITHIN_MS));
+            let stalled = faults
+                .stalls
+                .iter()
+                .any(|(c, a, b)| *c == i && overlaps(*a, *b + 500));
+            let live = live_throughout(lines, from, to);
+            let heard = lines
+                .iter()
+                .find(|l| l["kind"] == "alert" && announces(l, t));
+            if asleep {
+                hearing.asleep += 1;
+            } else if stalled {
+                hearing.stalled += 1;
+            } else if !live {
+                hearing.offline += 1;
+            } else if let Some(a) = heard {
+                hearing.heard += 1;
+                hearing
+                    .late
+                    .push(a["server_now_ms"].as_i64().unwrap_or(0) - t.at_ms);
+            } else {
+                let near: Vec<String> = lines
+                    .iter()
+                    .filter(|l| {
+                        l["boot_ms"]
+                            .as_i64()
+                            .is_some_and(|b| (b - at).abs() <= 3_000)
+                            && matches!(
+                                l["kind"].as_str(),
+                                Some("alert" | "status" | "woke" | "snapshot" | "caught_up")
+                            )
+                    })
+                    .map(|l| format!("{:+} ms {}", l["boot_ms"].as_i64().unwrap_or(0) - at, l))
+                    .collect();
+                hearing.missed.push(format!(
+                    "client-{i:02} did not hear {} to level {} (epoch {}) at server {} ms; near it: {near:#?}",
+                    t.sound, t.level, t.epoch, t.at_ms
+                ));
+            }
+        }
+    }
+    hearing.late.sort_unstable();
+    let late_p99 = percentile(&hearing.late, 99);
+    // Away and back: the level moved meanwhile, so a banner says so.
+    let banners = away_banners(&lines_of);
+    // Screens agree: every tick of every live screen against the server's
+    // clock at the same true instant.
+    let history = clock_history(&start, &changes)?;
+    let mut agree = Vec::new();
+    let mut agree_now = Vec::new();
+    for lines in &lines_of {
+        for l in lines
+            .iter()
+            .filter(|l| l["kind"] == "shown" && l["status"]["state"] == "live")
+        {
+            let (Some(seq), Some(boot), Some(level), Some(remaining)) = (
+                l["seq"].as_u64(),
+                l["shown_boot_ms"].as_i64(),
+                l["level_index"].as_u64(),
+                l["remaining_ms"].as_i64(),
+            ) else {
+                continue;
+            };
+            let at = timelines.server_at(boot);
+            let (clock, structure) = history.at_seq(seq);
+            let shown = elapsed(structure, level as usize, remaining);
+            let p = position(clock, structure, at);
+            agree.push((shown - elapsed(structure, p.level_index, p.remaining_ms)).abs());
+            // Also against what the server had at that instant, changes
+            // still on their way included (for the figures only).
+            let (clock, structure) = history.at_instant(at);
+            let p = position(clock, structure, at);
+            agree_now.push((shown - elapsed(structure, p.level_index, p.remaining_ms)).abs());
+        }
+    }
+    agree.sort_unstable();
+    agree_now.sort_unstable();
+    let agree_p99 = percentile(&agree, 99);
+
     let figures_line = |d: &[Duration]| {
         let mut v: Vec<u128> = d.iter().map(Duration::as_millis).collect();
         v.sort_unstable();
@@ -526,6 +657,34 @@ async fn twenty_clients_through_resets_stalls_stops_and_a_host_crash_lose_nothin
         "  clients that heard each real level change (of {CLIENTS}, sorted): {heard_by:?}"
     ));
     fig.push(format!(
+        "  real level changes × clients: live and awake {} (heard {}, missed {}), apart: stopped {}, stalled {}, offline {}; lateness of those heard live p50 {} ms, p99 {late_p99} ms (bound {LATE_BOUND_MS} ms)",
+        hearing.heard + hearing.missed.len(),
+        hearing.heard,
+        hearing.missed.len(),
+        hearing.asleep,
+        hearing.stalled,
+        hearing.offline,
+        percentile(&hearing.late, 50),
+    ));
+    fig.push(format!(
+        "  away and back: {} times, level moved {} times, banner shown {} of those",
+        banners.away, banners.moved, banners.shown
+    ));
+    fig.push(format!(
+        "  screens vs the server's clock, {} ticks of live screens: same state p50 {} ms, p99 {agree_p99} ms, max {} ms; with changes in flight p50 {} ms, p99 {} ms",
+        agree.len(),
+        percentile(&agree, 50),
+        agree.last().copied().unwrap_or(0),
+        percentile(&agree_now, 50),
+        percentile(&agree_now, 99),
+    ));
+    fig.push(format!(
+        "  server clocks before and after the restart differ by {} ms",
+        timelines
+            .restarted
+            .map_or(0, |(_, t)| t.lead_ms - timelines.first.lead_ms)
+    ));
+    fig.push(format!(
         "  final seq {} ({} changes in the run)",
         truth["seq"],
         changes.len()
@@ -562,11 +721,246 @@ async fn twenty_clients_through_resets_stalls_stops_and_a_host_crash_lose_nothin
         !lateness.is_empty(),
         "no alert was heard at all in a minute of ten-second levels"
     );
+    ensure!(
+        hearing.missed.is_empty(),
+        "live, awake screens missed real level changes: {:#?}",
+        hearing.missed
+    );
+    ensure!(
+        hearing.heard >= 50,
+        "too few live hearings to judge ({})",
+        hearing.heard
+    );
+    ensure!(
+        late_p99 <= LATE_BOUND_MS,
+        "alerts p99 {late_p99} ms late (bound {LATE_BOUND_MS} ms)"
+    );
+    ensure!(
+        banners.missing.is_empty(),
+        "back from asleep/offline with the level moved, and no banner: {:#?}",
+        banners.missing
+    );
+    ensure!(
+        agree.len() > 1_000 && agree_p99 <= AGREE_MS,
+        "screens disagree with the server's clock: p99 {agree_p99} ms over {} ticks",
+        agree.len()
+    );
     for f in followers {
         f.quit().await?;
     }
     drop(server);
     Ok(())
+}
+
+/// A real level change must be heard by a screen live from this long
+/// before it (the first tick after a resync hears nothing it caught up)...
+const LIVE_BEFORE_MS: i64 = 500;
+/// ...until this long after it (a screen whose status changes meanwhile
+/// was reconnecting, not live).
+const LIVE_AFTER_MS: i64 = 1_000;
+/// A stopped laptop counts as asleep until this long after SIGCONT: its
+/// heartbeat notices within a beat and resyncs.
+const RESUMED_WITHIN_MS: i64 = 1_500;
+/// Alerts come within two round trips (Wi-Fi: at most 200 ms) plus 250 ms.
+const LATE_BOUND_MS: i64 = 2 * 200 + 250;
+/// Every live screen within this of the server's clock, p99.
+const AGREE_MS: i64 = 20;
+
+/// A laptop stopped: (client, SIGSTOP at, SIGCONT at), on the boot clock.
+type Stop = (usize, i64, Option<i64>);
+
+/// The faults, on the boot clock (shared by every process, never set).
+#[derive(Default)]
+struct Faults {
+    stops: Arc<Mutex<Vec<Stop>>>,
+    /// (client, stalled at, healed at).
+    stalls: Vec<(usize, i64, i64)>,
+    /// When the host came back, and its clock.
+    restarted: Option<(i64, ServerTimeline)>,
+}
+
+/// The server's clock on the boot clock, before and after the restart.
+struct Timelines {
+    first: ServerTimeline,
+    restarted: Option<(i64, ServerTimeline)>,
+}
+
+impl Timelines {
+    fn at_boot(&self, boot: i64) -> &ServerTimeline {
+        match &self.restarted {
+            Some((at, t)) if boot >= *at => t,
+            _ => &self.first,
+        }
+    }
+
+    fn server_at(&self, boot: i64) -> i64 {
+        self.at_boot(boot).at(boot)
+    }
+
+    /// The boot instant of server instant `server_ms`.
+    fn boot_of(&self, server_ms: i64) -> i64 {
+        let by_first = server_ms - self.first.lead_ms;
+        match &self.restarted {
+            Some((at, t)) if by_first >= *at => server_ms - t.lead_ms,
+            _ => by_first,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Hearing {
+    heard: usize,
+    /// How late each of those was heard, ms.
+    late: Vec<i64>,
+    missed: Vec<String>,
+    asleep: usize,
+    stalled: usize,
+    offline: usize,
+}
+
+/// Whether this alert line announced transition `t` (itself, or as one of
+/// the transitions its sound covered).
+fn announces(l: &Value, t: &Transition) -> bool {
+    let is = |v: &Value| {
+        v["level_index"].as_u64() == Some(t.level as u64)
+            && v["epoch"].as_u64() == Some(t.epoch)
+            && v["sound"] == t.sound
+    };
+    is(l) || l["also"].as_array().is_some_and(|a| a.iter().any(is))
+}
+
+/// Whether the client's status was live at boot instant `from` and did not
+/// change until `to`.
+fn live_throughout(lines: &[Value], from: i64, to: i64) -> bool {
+    let mut state = None;
+    for l in lines.iter().filter(|l| l["kind"] == "status") {
+        let at = l["boot_ms"].as_i64().unwrap_or(i64::MAX);
+        if at <= from {
+            state = l["status"]["state"].as_str();
+        } else if at <= to {
+            return false;
+        }
+    }
+    state == Some("live")
+}
+
+#[derive(Default)]
+struct Banners {
+    away: usize,
+    moved: usize,
+    shown: usize,
+    missing: Vec<String>,
+}
+
+/// Each time a screen was away (its ticks stopped for over 2.5 s, or it
+/// was not live) and came back live on another level, a `slept_through`
+/// line must follow within 3 s.
+fn away_banners(lines_of: &[Vec<Value>]) -> Banners {
+    let mut b = Banners::default();
+    for (i, lines) in lines_of.iter().enumerate() {
+        let mut prev_live: Option<&Value> = None;
+        let mut prev_boot: Option<i64> = None;
+        let mut away = false;
+        for l in lines.iter().filter(|l| l["kind"] == "shown") {
+            let boot = l["shown_boot_ms"].as_i64().unwrap_or(0);
+            if prev_boot.is_some_and(|p| boot - p > 2_500) {
+                away = true;
+            }
+            prev_boot = Some(boot);
+            if l["status"]["state"] != "live" {
+                away |= prev_live.is_some();
+                continue;
+            }
+            if let (true, Some(p)) = (away, prev_live) {
+                b.away += 1;
+                if p["level_index"] != l["level_index"] {
+                    b.moved += 1;
+                    let since = p["shown_boot_ms"].as_i64().unwrap_or(0);
+                    let said = lines.iter().any(|x| {
+                        x["kind"] == "slept_through"
+                            && x["boot_ms"]
+                                .as_i64()
+                                .is_some_and(|t| t >= since && t <= boot + 3_000)
+                    });
+                    if said {
+                        b.shown += 1;
+                    } else {
+                        b.missing.push(format!(
+                            "client-{i:02}: level {} before, {} after (back at boot {boot})",
+                            p["level_index"], l["level_index"]
+                        ));
+                    }
+                }
+            }
+            away = false;
+            prev_live = Some(l);
+        }
+    }
+    b
+}
+
+/// The clock and structure after each change that set either.
+struct History {
+    start: (ClockState, Structure),
+    /// (seq, at_ms, clock, structure), in seq order.
+    after: Vec<(u64, i64, ClockState, Structure)>,
+}
+
+impl History {
+    fn at_seq(&self, seq: u64) -> (&ClockState, &Structure) {
+        match self.after.iter().rev().find(|(s, ..)| *s <= seq) {
+            Some((_, _, c, st)) => (c, st),
+            None => (&self.start.0, &self.start.1),
+        }
+    }
+
+    fn at_instant(&self, at_ms: i64) -> (&ClockState, &Structure) {
+        match self.after.iter().rev().find(|(_, a, ..)| *a <= at_ms) {
+            Some((_, _, c, st)) => (c, st),
+            None => (&self.start.0, &self.start.1),
+        }
+    }
+}
+
+fn clock_history(start: &Value, changes: &[Value]) -> Result<History> {
+    let mut clock: ClockState = serde_json::from_value(start["state"]["clock"].clone())?;
+    let mut structure: Structure = serde_json::from_value(start["state"]["structure"].clone())?;
+    let first = (clock, structure.clone());
+    let mut after = Vec::new();
+    for c in changes {
+        let nc: Option<ClockState> = serde_json::from_value(c["clock"].clone()).ok();
+        let ns: Option<Structure> = serde_json::from_value(c["structure"].clone()).ok();
+        if nc.is_none() && ns.is_none() {
+            continue;
+        }
+        clock = nc.unwrap_or(clock);
+        structure = ns.unwrap_or(structure);
+        after.push((
+            c["seq"].as_u64().context("seq")?,
+            c["at_ms"].as_i64().context("at_ms")?,
+            clock,
+            structure.clone(),
+        ));
+    }
+    Ok(History {
+        start: first,
+        after,
+    })
+}
+
+/// How far into the event a clock is: the levels before, and what has run
+/// of this one. Two screens agree when these are equal.
+fn elapsed(s: &Structure, level: usize, remaining_ms: i64) -> i64 {
+    let before: i64 = (0..level).map(|i| s.duration_ms(i)).sum();
+    before + s.duration_ms(level) - remaining_ms
+}
+
+/// The `pct`th percentile of sorted values (0 when empty).
+fn percentile(sorted: &[i64], pct: usize) -> i64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() - 1) * pct).div_ceil(100)]
 }
 
 /// One op for a client to make, from what the server had lately.

@@ -151,12 +151,16 @@ class PbDevices extends HTMLElement {
     clearInterval(this.tickTimer);
   }
 
+  // The server's time, carried forward on the page's steady clock
+  // (performance.now), never the wall clock: a time sync stepping this
+  // machine's clock must not move a pairing code's countdown.
   now() {
-    return serverNow(this.clock.serverNowMs, this.clock.localAtMs, Date.now());
+    if (!Number.isFinite(this.clock.serverNowMs)) return Date.now();
+    return serverNow(this.clock.serverNowMs, this.clock.localAtMs, performance.now());
   }
 
   noteClock(serverNowMs) {
-    if (Number.isFinite(serverNowMs)) this.clock = { serverNowMs, localAtMs: Date.now() };
+    if (Number.isFinite(serverNowMs)) this.clock = { serverNowMs, localAtMs: performance.now() };
   }
 
   renderCodes(m) {

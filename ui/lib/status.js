@@ -68,13 +68,15 @@ export function retryText(status, nowMs) {
 }
 
 /**
- * The banner after a wake: "Level 7 started at 21:14 while this device was
- * asleep". `n`: {levelNumber, isBreak, startedAtMs}.
+ * The banner after a wake or a lost connection: "Level 7 started at 21:14
+ * while this device was asleep" (or "offline"). No sound was played for it.
+ * `n`: {levelNumber, isBreak, startedAtMs, away: "asleep"|"offline"}.
  */
 export function sleptThroughText(n, offsetMinutes) {
   const what = n.isBreak ? "A break" : `Level ${n.levelNumber}`;
-  if (!Number.isFinite(n.startedAtMs)) return `${what} began while this device was asleep`;
-  return `${what} started at ${formatTimeOfDay(n.startedAtMs, offsetMinutes).slice(0, 5)} while this device was asleep`;
+  const away = n.away === "offline" ? "offline" : "asleep";
+  if (!Number.isFinite(n.startedAtMs)) return `${what} began while this device was ${away}`;
+  return `${what} started at ${formatTimeOfDay(n.startedAtMs, offsetMinutes).slice(0, 5)} while this device was ${away}`;
 }
 
 /** How many of this device's changes are not yet confirmed by the server. */

@@ -98,3 +98,15 @@ test("a level that began during sleep is named, with its start time", () => {
   assert.equal(sleptThroughText({ levelNumber: 5, isBreak: true, startedAtMs: at }, 0), "A break started at 21:14 while this device was asleep");
   assert.equal(sleptThroughText({ levelNumber: 7, isBreak: false, startedAtMs: null }, 0), "Level 7 began while this device was asleep");
 });
+
+test("a level that began while the connection was down says offline, not asleep", () => {
+  const at = Date.UTC(2024, 4, 4, 21, 14, 3);
+  assert.equal(
+    sleptThroughText({ levelNumber: 7, isBreak: false, startedAtMs: at, away: "offline" }, 0),
+    "Level 7 started at 21:14 while this device was offline",
+  );
+  assert.equal(
+    sleptThroughText({ levelNumber: 8, isBreak: false, startedAtMs: at, away: "asleep" }, 0),
+    "Level 8 started at 21:14 while this device was asleep",
+  );
+});

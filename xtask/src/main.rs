@@ -38,6 +38,9 @@ const TEST_PACKAGES: &[&str] = &[
     // A mocked logind on a private system bus, for the sleep/wake tests.
     "dbus",
     "python3-dbusmock",
+    // Steps one process's wall clock (and only that), as a time sync
+    // does, for the clock tests of issue 18.
+    "libfaketime",
 ];
 
 fn main() -> Result<()> {

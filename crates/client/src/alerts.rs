@@ -50,6 +50,10 @@ pub struct Alert {
     pub event_id: String,
     pub level_index: usize,
     pub epoch: u64,
+    /// Earlier transitions confirmed in the same tick, which this one
+    /// sound announces too (two beeps a quarter second apart would be
+    /// noise): (sound, level, epoch), oldest first. Usually empty.
+    pub also: Vec<(Sound, usize, u64)>,
 }
 
 /// A transition of the server's clock this screen may announce.
@@ -268,7 +272,7 @@ impl AlertGate {
         let Some(event_id) = self.clock.as_ref().map(|(e, _, _)| e.clone()) else {
             return (None, waiting);
         };
-        let mut alert = None;
+        let mut alert: Option<Alert> = None;
         ready.sort_by_key(|c| c.at_ms);
         for c in ready {
             let key = (event_id.clone(), c.level_index, c.epoch, c.sound);
@@ -279,19 +283,37 @@ impl AlertGate {
                 self.fired.pop_front();
             }
             self.fired.push_back(key);
+            let mut also = Vec::new();
+            if let Some(a) = alert.take() {
+                also = a.also;
+                also.push((a.sound, a.level_index, a.epoch));
+            }
             alert = Some(Alert {
                 sound: c.sound,
                 event_id: event_id.clone(),
                 level_index: c.level_index,
                 epoch: c.epoch,
+                also,
             });
         }
         (alert, waiting)
     }
 }
 
-/// A level that began while this device was asleep, for a banner such as
-/// "Level 7 started at 21:14 while this device was asleep" (no sound).
+/// Why a screen did not follow the clock for a while.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Away {
+    /// The machine slept, or this process did not run.
+    Asleep,
+    /// The process ran but had no live connection (reconnecting, offline,
+    /// signed out): the clock ran on locally, unconfirmed, and was quiet.
+    Offline,
+}
+
+/// A level that began while this device was asleep or offline, for a
+/// banner such as "Level 7 started at 21:14 while this device was asleep"
+/// (no sound: it is caught up, not heard).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SleptThrough {
     pub level_index: usize,
@@ -300,6 +322,7 @@ pub struct SleptThrough {
     pub started_at_ms: Option<i64>,
     /// How long the device was away, as far as it knows.
     pub away_ms: i64,
+    pub away: Away,
 }
 
 /// Feeds an [`AlertGate`] from a live [`Client`]: call [`Watcher::tick`]
@@ -309,9 +332,15 @@ pub struct Watcher {
     notices: broadcast::Receiver<Notice>,
     was_live: bool,
     last: Option<Shown>,
-    /// Set on a wake: what was shown before it, and how long it was away.
-    asleep: Option<(Option<Shown>, i64)>,
+    /// Set on a wake, a stall or a lost connection: what was shown before
+    /// it, how long it was away (0 while unknown), and why.
+    asleep: Option<(Option<Shown>, i64, Away)>,
     slept_through: Option<SleptThrough>,
+    /// How far the server confirmed its changes, to tick again as soon as
+    /// it moves while a crossing waits for it.
+    heard: tokio::sync::watch::Receiver<i64>,
+    /// The last tick left a crossing waiting for the server's confirmation.
+    waiting: bool,
 }
 
 /// Statuses in which the screen follows the server closely enough that the
@@ -330,6 +359,21 @@ impl Watcher {
             last: None,
             asleep: None,
             slept_through: None,
+            heard: client.heard_through_watch(),
+            waiting: false,
+        }
+    }
+
+    /// Resolves when a tick now could sound a crossing that waits for the
+    /// server's word: that word just came. Never resolves while nothing
+    /// waits. Select on it beside the render tick, so the sound comes a
+    /// round trip after the boundary, not a round trip plus a tick.
+    pub async fn confirmed(&mut self) {
+        if !self.waiting {
+            return std::future::pending().await;
+        }
+        if self.heard.changed().await.is_err() {
+            std::future::pending::<()>().await;
         }
     }
 
@@ -361,10 +405,10 @@ impl Watcher {
                     resynced = true;
                     // A second wake before the resync keeps the first view.
                     let before = match self.asleep.take() {
-                        Some((before, _)) => before,
+                        Some((before, _, _)) => before,
                         None => self.last.clone(),
                     };
-                    self.asleep = Some((before, away_ms));
+                    self.asleep = Some((before, away_ms, Away::Asleep));
                 }
                 Ok(_) => {}
                 // Missed notices: we cannot know what they were; be quiet.
@@ -375,6 +419,11 @@ impl Watcher {
         let live = follows(&client.status().borrow());
         if live && !self.was_live {
             resynced = true;
+        }
+        if !live && self.was_live && self.asleep.is_none() {
+            // The connection went: what happens from here is not heard. If
+            // the level moves meanwhile, say so when live again.
+            self.asleep = Some((self.last.clone(), 0, Away::Offline));
         }
         self.was_live = live;
         let Some(r) = client.replica().borrow().clone() else {
@@ -390,7 +439,7 @@ impl Watcher {
             // suspend the OS has not told us of yet): what it shows now was
             // not watched. Remember what it showed before, for the banner.
             let away = self.last.as_ref().map_or(0, |l| now_ms - l.now_ms);
-            self.asleep = Some((self.last.clone(), away));
+            self.asleep = Some((self.last.clone(), away, Away::Asleep));
         }
         let resynced = resynced || stalled;
         let clock = r.state.clock;
@@ -420,14 +469,21 @@ impl Watcher {
             remaining_ms: p.remaining_ms,
             now_ms,
         };
+        self.heard.borrow_and_update();
         let (alert, waiting) = self.gate.tick(now_ms, client.heard_through_ms(), live);
+        self.waiting = waiting;
         if waiting {
             client.ping_now();
         }
         if live && !resynced {
             // The first quiet, live tick after a wake: the state is the
             // server's again. Say what changed while away.
-            if let Some((before, away_ms)) = self.asleep.take() {
+            if let Some((before, away_ms, away)) = self.asleep.take() {
+                let away_ms = match (away, &before) {
+                    // Offline since the last live tick: that long.
+                    (Away::Offline, Some(b)) => now_ms - b.now_ms,
+                    _ => away_ms,
+                };
                 let moved = before.as_ref().is_none_or(|b| {
                     b.event_id != shown.event_id || b.level_index != shown.level_index
                 });
@@ -445,6 +501,7 @@ impl Watcher {
                             .filter(|_| shown.running)
                             .map(|d| now_ms - (d - shown.remaining_ms)),
                         away_ms,
+                        away,
                     });
                 }
             }
@@ -545,6 +602,21 @@ mod tests {
         g.changed(Some(&clock(2, 100_000, 1_300, 3)), None);
         let (a, _) = g.tick(1_450, Some(1_000), true);
         assert_eq!(a.map(|a| a.sound), Some(Sound::BreakStart));
+    }
+
+    #[test]
+    fn two_transitions_confirmed_in_one_tick_are_one_sound_that_names_both() {
+        // Level 0 ends at 10_000; a coordinator moved to the break (index
+        // 2) at 10_080, before the crossing was confirmed.
+        let mut g = gate_at(clock(0, 10_000, 0, 1), 0);
+        g.tick(9_900, Some(9_900), true);
+        assert_eq!(g.tick(10_100, Some(9_950), true), (None, true));
+        g.changed(Some(&clock(2, 100_000, 10_080, 2)), None);
+        let (a, _) = g.tick(10_200, Some(10_150), true);
+        let a = a.expect("one sound");
+        assert_eq!((a.sound, a.level_index, a.epoch), (Sound::BreakStart, 2, 2));
+        assert_eq!(a.also, vec![(Sound::Level, 1, 1)]);
+        assert_eq!(g.tick(10_450, Some(10_400), true), (None, false));
     }
 
     #[test]

@@ -16,7 +16,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
 use futures_util::{SinkExt, StreamExt};
@@ -36,6 +36,7 @@ use crate::cache::{Cache, PendingOp, StoredSession};
 use crate::offset::OffsetEstimator;
 use crate::replica::{Applied, Replica};
 use crate::sleep::{PowerEvent, SleepConfig, Wake, WakeSource};
+use crate::time::{steady_ms, wall_ms};
 use crate::venue::{
     error_body, is_pairing_code, normalize_code, CODE_REFUSED, PAIRING_SPENT, REVOKED,
 };
@@ -60,9 +61,9 @@ pub struct Config {
     pub dead_after: Duration,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
-    /// Added to this machine's wall clock. Zero in the app; tests use it to
-    /// play a laptop whose clock is minutes off, which the server-time
-    /// offset must cancel.
+    /// Added to this machine's clock. Zero in the app; tests use it to play
+    /// a laptop whose clock is minutes off, which the server-time offset
+    /// must cancel.
     pub local_clock_skew_ms: i64,
     /// How sleep and wake are noticed (rule 9).
     pub sleep: SleepConfig,
@@ -142,6 +143,10 @@ pub enum Notice {
     /// The machine (or this process) was away: asleep, stopped. The engine
     /// drops its socket and resyncs at once; what it learns is not heard.
     Woke { source: WakeSource, away_ms: i64 },
+    /// This machine's wall clock was set by `by_ms` (a time sync, a person).
+    /// Nothing shown moves: the engine does not reckon on the wall clock.
+    /// Neither a wake nor a resync; for the log only.
+    WallClockSet { by_ms: i64 },
     /// The server is throttling this device: the op stays queued and is
     /// sent again, with the same op id, after `retry_after_ms`.
     Throttled { op_id: String, retry_after_ms: u64 },
@@ -180,10 +185,16 @@ enum Cmd {
     Shutdown,
 }
 
+/// The sleep events the actor acts on (a wall-clock step is not one).
+enum Power {
+    GoingToSleep,
+    Woke(Wake),
+}
+
 /// What the actor waits on besides the socket.
 enum Input {
     Cmd(Option<Cmd>),
-    Power(PowerEvent),
+    Power(Power),
 }
 
 /// The handle the app and tests hold.
@@ -195,7 +206,7 @@ pub struct Client {
     notices: broadcast::Sender<Notice>,
     offset: Arc<Mutex<Option<i64>>>,
     synced_ms: Arc<std::sync::atomic::AtomicI64>,
-    heard_through: Arc<std::sync::atomic::AtomicI64>,
+    heard_through: watch::Receiver<i64>,
     skew_ms: i64,
     event_id: String,
     task: tokio::task::JoinHandle<()>,
@@ -206,15 +217,6 @@ impl Drop for Client {
     fn drop(&mut self) {
         self.sleep_task.abort();
     }
-}
-
-/// Local wall time. It keeps counting while a laptop sleeps, which the
-/// offset estimate relies on.
-pub fn local_now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn new_op_id() -> String {
@@ -231,7 +233,7 @@ impl Client {
         let cache = Cache::open(&config.cache_path)?;
         let cached = cache.load_replica(&config.event_id)?;
         let pending = cache.pending_for(&config.event_id)?;
-        let since = cached.as_ref().map_or_else(local_now_ms, |(_, t)| *t);
+        let since = cached.as_ref().map_or_else(wall_ms, |(_, t)| *t);
         let synced_at = cached.as_ref().map_or(0, |(_, t)| *t);
         let (status_tx, status) = watch::channel(Status::Connecting);
         let (replica_tx, replica) = watch::channel(cached.map(|(r, _)| Arc::new(r)));
@@ -240,7 +242,7 @@ impl Client {
         let (cmd, cmd_rx) = mpsc::channel(256);
         let offset = Arc::new(Mutex::new(None));
         let synced_ms = Arc::new(std::sync::atomic::AtomicI64::new(synced_at));
-        let heard_through = Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN));
+        let (heard_through, heard_rx) = watch::channel(i64::MIN);
         let event_id = config.event_id.clone();
         let skew_ms = config.local_clock_skew_ms;
         let (power_tx, power_rx) = mpsc::channel(16);
@@ -255,7 +257,7 @@ impl Client {
             notices: notices.clone(),
             offset: offset.clone(),
             synced_ms: synced_ms.clone(),
-            heard_through: heard_through.clone(),
+            heard_through,
             estimator: OffsetEstimator::default(),
             cmd_rx,
             power_rx,
@@ -277,7 +279,7 @@ impl Client {
             notices,
             offset,
             synced_ms,
-            heard_through,
+            heard_through: heard_rx,
             skew_ms,
             event_id,
             task,
@@ -301,10 +303,12 @@ impl Client {
         self.notices.subscribe()
     }
 
-    /// Estimated server time now. Before the first pong, the local clock.
+    /// Estimated server time now, reckoned on the steady clock (never on
+    /// the wall clock, which a time sync may step). Before the first
+    /// server sample, this machine's own time as it read at start.
     pub fn server_now_ms(&self) -> i64 {
         let off = self.offset.lock().ok().and_then(|o| *o).unwrap_or(0);
-        local_now_ms() + self.skew_ms + off
+        steady_ms() + self.skew_ms + off
     }
 
     /// Local wall time of the last message from the server (or of the
@@ -321,13 +325,17 @@ impl Client {
     /// A level crossed on the local clock at or before it really began (no
     /// adjustment was on its way); see [`crate::alerts`].
     pub fn heard_through_ms(&self) -> Option<i64> {
-        match self
-            .heard_through
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
+        match *self.heard_through.borrow() {
             i64::MIN => None,
             t => Some(t),
         }
+    }
+
+    /// Changes whenever [`Client::heard_through_ms`] moves on, so a screen
+    /// waiting to confirm a level it crossed can sound it at once rather
+    /// than at its next render tick.
+    pub fn heard_through_watch(&self) -> watch::Receiver<i64> {
+        self.heard_through.clone()
     }
 
     /// Asks the server at once how far its changes are complete, instead of
@@ -354,7 +362,7 @@ impl Client {
             op_id: new_op_id(),
             event_id: self.event_id.clone(),
             op,
-            created_at_ms: local_now_ms(),
+            created_at_ms: wall_ms(),
         };
         let id = p.op_id.clone();
         let (tx, rx) = oneshot::channel();
@@ -447,7 +455,7 @@ struct Actor {
     offset: Arc<Mutex<Option<i64>>>,
     synced_ms: Arc<std::sync::atomic::AtomicI64>,
     /// See [`Client::heard_through_ms`].
-    heard_through: Arc<std::sync::atomic::AtomicI64>,
+    heard_through: watch::Sender<i64>,
     estimator: OffsetEstimator,
     cmd_rx: mpsc::Receiver<Cmd>,
     power_rx: mpsc::Receiver<PowerEvent>,
@@ -524,7 +532,7 @@ impl Actor {
                     ever_connected = true;
                     let end = self.session(ws).await;
                     self.flush();
-                    self.lost_since = local_now_ms();
+                    self.lost_since = wall_ms();
                     end
                 }
                 Err(e) => {
@@ -581,7 +589,7 @@ impl Actor {
             let delay = backoff
                 .next_delay()
                 .max(login_wait.take().unwrap_or_default());
-            let next = local_now_ms() + delay.as_millis() as i64;
+            let next = wall_ms() + delay.as_millis() as i64;
             self.status_tx
                 .send_replace(if ever_connected && failures <= QUICK_RETRIES {
                     Status::Reconnecting {
@@ -609,8 +617,8 @@ impl Actor {
                     }
                     Input::Cmd(Some(Cmd::PingNow)) => {}
                     Input::Cmd(Some(Cmd::Op(p, reply))) => drop(reply.send(self.queue(p))),
-                    Input::Power(PowerEvent::GoingToSleep) => self.flush(),
-                    Input::Power(PowerEvent::Woke(w)) => {
+                    Input::Power(Power::GoingToSleep) => self.flush(),
+                    Input::Power(Power::Woke(w)) => {
                         self.woke(w);
                         failures = 0;
                         break;
@@ -628,7 +636,7 @@ impl Actor {
         tracing::warn!("signed out: {reason}");
         if let Err(e) = self
             .cache
-            .mark_signed_out(&self.cfg.server, &reason, local_now_ms())
+            .mark_signed_out(&self.cfg.server, &reason, wall_ms())
         {
             tracing::warn!("cannot remember the sign-out: {e:#}");
         }
@@ -651,7 +659,7 @@ impl Actor {
                     }
                 }
                 Input::Cmd(Some(Cmd::PingNow)) => {}
-                Input::Power(PowerEvent::GoingToSleep | PowerEvent::Woke(_)) => {}
+                Input::Power(Power::GoingToSleep | Power::Woke(_)) => {}
             }
         }
     }
@@ -731,7 +739,7 @@ impl Actor {
             return;
         }
         if let Some(r) = &self.replica {
-            if let Err(e) = self.cache.save_replica(r, local_now_ms()) {
+            if let Err(e) = self.cache.save_replica(r, wall_ms()) {
                 tracing::warn!("cannot write the cache: {e:#}");
                 return;
             }
@@ -849,17 +857,29 @@ impl Actor {
         Ok(())
     }
 
+    /// The next command or sleep event. A wall-clock step is said and then
+    /// passed over here, so no state of the actor ever reacts to it: the
+    /// engine reckons on the steady clock, which did not move.
     async fn next_input(&mut self) -> Input {
-        tokio::select! {
-            c = self.cmd_rx.recv() => Input::Cmd(c),
-            Some(p) = self.power_rx.recv() => Input::Power(p),
+        loop {
+            let p = tokio::select! {
+                c = self.cmd_rx.recv() => return Input::Cmd(c),
+                Some(p) = self.power_rx.recv() => p,
+            };
+            match p {
+                PowerEvent::GoingToSleep => return Input::Power(Power::GoingToSleep),
+                PowerEvent::Woke(w) => return Input::Power(Power::Woke(w)),
+                PowerEvent::WallStepped { by_ms } => {
+                    drop(self.notices.send(Notice::WallClockSet { by_ms }));
+                }
+            }
         }
     }
 
     fn woke(&mut self, w: Wake) {
         tracing::info!(?w.source, w.away_ms, "woke: resyncing now");
         self.flush();
-        self.lost_since = local_now_ms();
+        self.lost_since = wall_ms();
         self.status_tx.send_replace(Status::Connecting);
         drop(self.notices.send(Notice::Woke {
             source: w.source,
@@ -947,7 +967,7 @@ impl Actor {
                         None => return End::Disconnected,
                     };
                     last_heard = tokio::time::Instant::now();
-                    self.synced_ms.store(local_now_ms(), std::sync::atomic::Ordering::Relaxed);
+                    self.synced_ms.store(wall_ms(), std::sync::atomic::Ordering::Relaxed);
                     let msg: ServerMsg = match serde_json::from_str(&text) {
                         Ok(m) => m,
                         Err(e) => { tracing::warn!("unreadable frame from server: {e}"); continue; }
@@ -973,10 +993,11 @@ impl Actor {
                     }
                     Input::Cmd(Some(Cmd::PingNow)) => {
                         // At most one extra ping per 100 ms, however often
-                        // the screens ask.
-                        if last_ping.elapsed() >= Duration::from_millis(100) {
-                            next_ping = tokio::time::Instant::now();
-                        }
+                        // the screens ask; one asked for just after a ping
+                        // goes 100 ms after it (that ping's answer may be
+                        // from before what the screen waits for).
+                        let soonest = last_ping + Duration::from_millis(100);
+                        next_ping = next_ping.min(soonest.max(tokio::time::Instant::now()));
                     }
                     Input::Cmd(Some(Cmd::Op(p, reply))) => {
                         let r = self.queue(p.clone());
@@ -984,8 +1005,8 @@ impl Actor {
                         drop(reply.send(r));
                         if ok && Self::send_op(&mut ws, &p).await.is_err() { return End::Disconnected; }
                     }
-                    Input::Power(PowerEvent::GoingToSleep) => self.flush(),
-                    Input::Power(PowerEvent::Woke(w)) => {
+                    Input::Power(Power::GoingToSleep) => self.flush(),
+                    Input::Power(Power::Woke(w)) => {
                         // The socket may look open but is likely dead, and
                         // everything shown is stale: start over at once.
                         self.woke(w);
@@ -1000,7 +1021,7 @@ impl Actor {
                         self.cfg.ping_every
                     };
                     last_ping = tokio::time::Instant::now();
-                    let t = local_now_ms() + self.cfg.local_clock_skew_ms;
+                    let t = steady_ms() + self.cfg.local_clock_skew_ms;
                     pings.insert(t, ());
                     if Self::send(&mut ws, json!({"type": "ping", "client_time_ms": t})).await.is_err() {
                         return End::Disconnected;
@@ -1027,7 +1048,7 @@ impl Actor {
     /// the WebSocket is tried again every `ws_retry_every`. Returns
     /// `WsBlocked` when it is time to try the WebSocket again.
     async fn degraded(&mut self) -> End {
-        let since = local_now_ms();
+        let since = wall_ms();
         tracing::info!("WebSocket refused but HTTP works: degraded mode");
         let mut poll = tokio::time::interval(self.cfg.http_poll_every);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -1057,11 +1078,11 @@ impl Actor {
                 }
                 Some(Input::Cmd(None | Some(Cmd::Shutdown))) => return End::Shutdown,
                 Some(Input::Cmd(Some(Cmd::Op(p, reply)))) => drop(reply.send(self.queue(p))),
-                Some(Input::Power(PowerEvent::GoingToSleep)) => {
+                Some(Input::Power(Power::GoingToSleep)) => {
                     self.flush();
                     continue;
                 }
-                Some(Input::Power(PowerEvent::Woke(w))) => {
+                Some(Input::Power(Power::Woke(w))) => {
                     self.woke(w);
                     return End::Woke;
                 }
@@ -1073,7 +1094,7 @@ impl Actor {
                 }
                 tracing::info!("the HTTP fallback failed too: {e:#}");
                 self.flush();
-                self.lost_since = local_now_ms();
+                self.lost_since = wall_ms();
                 return End::Disconnected;
             }
             self.flush();
@@ -1091,7 +1112,7 @@ impl Actor {
         };
         let base = format!("{}/api/events/{}", self.cfg.server, self.cfg.event_id);
         let skew = self.cfg.local_clock_skew_ms;
-        let sent = local_now_ms() + skew;
+        let sent = steady_ms() + skew;
         let health: Value = self
             .http
             .get(format!("{}/api/health", self.cfg.server))
@@ -1101,7 +1122,7 @@ impl Actor {
             .json()
             .await?;
         if let Some(server) = health["server_time_ms"].as_i64() {
-            self.estimator.add(sent, server, local_now_ms() + skew);
+            self.estimator.add(sent, server, steady_ms() + skew);
             if let (Some(best), Ok(mut o)) = (self.estimator.best(), self.offset.lock()) {
                 *o = Some(best.offset_ms);
             }
@@ -1144,8 +1165,7 @@ impl Actor {
         // request arrived; what this answer holds is complete at least
         // through the estimated server time of sending it (less a margin for
         // the estimate's error).
-        let asked_at =
-            local_now_ms() + skew + self.offset.lock().ok().and_then(|o| *o).unwrap_or(0);
+        let asked_at = steady_ms() + skew + self.offset.lock().ok().and_then(|o| *o).unwrap_or(0);
         let seq = self.replica.as_ref().map(|r| r.seq);
         let mut snapshot = seq.is_none();
         if let Some(after) = seq {
@@ -1183,7 +1203,7 @@ impl Actor {
             self.handle(msg, &mut caught_up, &mut pings)?;
         }
         self.synced_ms
-            .store(local_now_ms(), std::sync::atomic::Ordering::Relaxed);
+            .store(wall_ms(), std::sync::atomic::Ordering::Relaxed);
         self.heard_through(asked_at - HTTP_THROUGH_MARGIN_MS);
         Ok(())
     }
@@ -1351,7 +1371,7 @@ impl Actor {
                     self.estimator.add(
                         client_time_ms,
                         server_time_ms,
-                        local_now_ms() + self.cfg.local_clock_skew_ms,
+                        steady_ms() + self.cfg.local_clock_skew_ms,
                     );
                     if let (Some(best), Ok(mut o)) = (self.estimator.best(), self.offset.lock()) {
                         *o = Some(best.offset_ms);
@@ -1367,8 +1387,13 @@ impl Actor {
     }
 
     fn heard_through(&self, t: i64) {
-        self.heard_through
-            .fetch_max(t, std::sync::atomic::Ordering::Relaxed);
+        self.heard_through.send_if_modified(|v| {
+            let later = t > *v;
+            if later {
+                *v = t;
+            }
+            later
+        });
     }
 
     /// Publishes the replica and drops confirmed ops whose seq is now applied.

@@ -17,6 +17,12 @@
 //!   growth of BOOTTIME − MONOTONIC is the suspend itself; a beat that came
 //!   far later than asked on BOOTTIME alone means the process did not run
 //!   (SIGSTOP, a paused VM, a starved machine) and needs the same resync.
+//!
+//! The wall clock is the third clock it reads, only to say when someone set
+//! it: wall − boot changing between two beats, while boot − monotonic did
+//! not grow, is a time sync or a person fixing the time. That is not a
+//! wake: nothing the engine shows or measures reads the wall clock (see
+//! [`crate::time`]), so it is logged and passed over, never a resync.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -24,57 +30,30 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-/// The two clocks the heartbeat compares. Injected in tests to play a
-/// suspend, which SIGSTOP cannot (it stops no clock).
+/// The clocks the heartbeat compares. Injected in tests to play a suspend,
+/// which SIGSTOP cannot (it stops no clock), and a wall-clock step.
 pub trait Clocks: Send + Sync + Debug + 'static {
     /// Milliseconds on a clock that keeps counting while suspended.
     fn boottime_ms(&self) -> i64;
     /// Milliseconds on a clock that stops while suspended.
     fn monotonic_ms(&self) -> i64;
+    /// The time of day, which a person or a time sync may set.
+    fn wall_ms(&self) -> i64;
 }
 
-/// The machine's own clocks.
+/// The machine's own clocks (see [`crate::time`]).
 #[derive(Debug, Default)]
 pub struct SystemClocks;
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn clock_ms(id: libc::clockid_t) -> i64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; clock_gettime only writes it.
-    let rc = unsafe { libc::clock_gettime(id, &mut ts) };
-    if rc != 0 {
-        return 0;
-    }
-    ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
-}
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
 impl Clocks for SystemClocks {
     fn boottime_ms(&self) -> i64 {
-        clock_ms(libc::CLOCK_BOOTTIME)
+        crate::time::boot_ms()
     }
     fn monotonic_ms(&self) -> i64 {
-        clock_ms(libc::CLOCK_MONOTONIC)
+        crate::time::monotonic_ms()
     }
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-impl Clocks for SystemClocks {
-    /// The wall clock keeps counting through sleep on every platform; it can
-    /// also be set, which at worst causes one needless resync.
-    fn boottime_ms(&self) -> i64 {
-        crate::engine::local_now_ms()
-    }
-    fn monotonic_ms(&self) -> i64 {
-        use std::sync::OnceLock;
-        static START: OnceLock<std::time::Instant> = OnceLock::new();
-        START
-            .get_or_init(std::time::Instant::now)
-            .elapsed()
-            .as_millis() as i64
+    fn wall_ms(&self) -> i64 {
+        crate::time::wall_ms()
     }
 }
 
@@ -96,6 +75,18 @@ pub struct Wake {
     pub away_ms: i64,
 }
 
+/// What one beat saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Beat {
+    /// Time passed that this process did not see: resync.
+    Woke(Wake),
+    /// Someone (a time sync, a person) set the wall clock by `by_ms`. The
+    /// boot and monotonic clocks did not move with it, so nothing this
+    /// client shows or measures changed: not a wake, not a resync. Said so
+    /// only for the log and the venue's IT person.
+    WallStepped { by_ms: i64 },
+}
+
 /// Beats measured on [`Clocks`]; see the module comment.
 #[derive(Debug)]
 pub struct Heartbeat {
@@ -104,10 +95,17 @@ pub struct Heartbeat {
     gap_ms: i64,
     prev_boot: i64,
     prev_suspended: i64,
+    /// Wall minus boot at the last beat: constant while nobody sets the
+    /// wall clock (a suspend moves both together).
+    prev_wall_lead: i64,
 }
 
 /// Growth of BOOTTIME − MONOTONIC below this is clock noise, not a suspend.
 const SUSPEND_NOISE_MS: i64 = 500;
+
+/// A change of wall − boot below this between two beats is a time sync
+/// slewing the clock, or the two readings' own jitter, not a step.
+const STEP_NOISE_MS: i64 = 500;
 
 impl Heartbeat {
     /// `every`: how often [`Heartbeat::beat`] is called. `gap`: how late a
@@ -115,34 +113,46 @@ impl Heartbeat {
     pub fn new(clocks: Arc<dyn Clocks>, every: Duration, gap: Duration) -> Heartbeat {
         let prev_boot = clocks.boottime_ms();
         let prev_suspended = prev_boot - clocks.monotonic_ms();
+        let prev_wall_lead = clocks.wall_ms() - prev_boot;
         Heartbeat {
             clocks,
             every_ms: every.as_millis() as i64,
             gap_ms: gap.as_millis() as i64,
             prev_boot,
             prev_suspended,
+            prev_wall_lead,
         }
     }
 
-    /// One beat. `Some` when time passed that this process did not see.
-    pub fn beat(&mut self) -> Option<Wake> {
+    /// One beat. `Some` when this process was away, or the wall clock was
+    /// set. A suspend is BOOTTIME running ahead of MONOTONIC; a stopped
+    /// process is a beat far later than asked on BOOTTIME; a wall-clock
+    /// step is the wall clock moving while the other two did not. Only the
+    /// first two are wakes.
+    pub fn beat(&mut self) -> Option<Beat> {
         let boot = self.clocks.boottime_ms();
         let suspended = boot - self.clocks.monotonic_ms();
+        let wall_lead = self.clocks.wall_ms() - boot;
         let elapsed = boot - self.prev_boot;
         let slept = suspended - self.prev_suspended;
+        let stepped = wall_lead - self.prev_wall_lead;
         self.prev_boot = boot;
         self.prev_suspended = suspended;
+        self.prev_wall_lead = wall_lead;
         if slept > SUSPEND_NOISE_MS {
-            return Some(Wake {
+            return Some(Beat::Woke(Wake {
                 source: WakeSource::Heartbeat,
                 away_ms: slept,
-            });
+            }));
         }
         let late = elapsed - self.every_ms;
-        (late > self.gap_ms).then_some(Wake {
-            source: WakeSource::Heartbeat,
-            away_ms: late,
-        })
+        if late > self.gap_ms {
+            return Some(Beat::Woke(Wake {
+                source: WakeSource::Heartbeat,
+                away_ms: late,
+            }));
+        }
+        (stepped.abs() > STEP_NOISE_MS).then_some(Beat::WallStepped { by_ms: stepped })
     }
 }
 
@@ -178,11 +188,15 @@ impl Default for SleepConfig {
     }
 }
 
-/// What the OS said about sleep.
+/// What the OS (or the heartbeat) said about sleep and the clocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PowerEvent {
     GoingToSleep,
     Woke(Wake),
+    /// The wall clock was set; see [`Beat::WallStepped`].
+    WallStepped {
+        by_ms: i64,
+    },
 }
 
 /// Runs the heartbeat (and logind where there is one) until `tx` closes.
@@ -207,9 +221,22 @@ pub async fn watch(config: SleepConfig, tx: mpsc::Sender<PowerEvent>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Some(w) = hb.beat() {
-            tracing::info!(away_ms = w.away_ms, "heartbeat: this machine was away");
-            if tx.send(PowerEvent::Woke(w)).await.is_err() {
+        let ev = match hb.beat() {
+            Some(Beat::Woke(w)) => {
+                tracing::info!(away_ms = w.away_ms, "heartbeat: this machine was away");
+                Some(PowerEvent::Woke(w))
+            }
+            Some(Beat::WallStepped { by_ms }) => {
+                tracing::info!(
+                    by_ms,
+                    "this machine's wall clock was set; the tournament clock does not use it"
+                );
+                Some(PowerEvent::WallStepped { by_ms })
+            }
+            None => None,
+        };
+        if let Some(ev) = ev {
+            if tx.send(ev).await.is_err() {
                 break;
             }
         }
@@ -278,15 +305,28 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicI64, Ordering};
 
+    /// Three clocks moved by hand.
     #[derive(Debug, Default)]
     struct Manual {
         boot: AtomicI64,
         mono: AtomicI64,
+        wall: AtomicI64,
     }
     impl Manual {
+        /// The machine ran for `ms`: every clock advanced.
         fn run(&self, ms: i64) {
             self.boot.fetch_add(ms, Ordering::SeqCst);
             self.mono.fetch_add(ms, Ordering::SeqCst);
+            self.wall.fetch_add(ms, Ordering::SeqCst);
+        }
+        /// Suspended for `ms`: monotonic stood still, the others ran.
+        fn suspend(&self, ms: i64) {
+            self.boot.fetch_add(ms, Ordering::SeqCst);
+            self.wall.fetch_add(ms, Ordering::SeqCst);
+        }
+        /// A time sync (or a person) set the wall clock by `ms`.
+        fn set_wall(&self, ms: i64) {
+            self.wall.fetch_add(ms, Ordering::SeqCst);
         }
     }
     impl Clocks for Manual {
@@ -296,6 +336,9 @@ mod tests {
         fn monotonic_ms(&self) -> i64 {
             self.mono.load(Ordering::SeqCst)
         }
+        fn wall_ms(&self) -> i64 {
+            self.wall.load(Ordering::SeqCst)
+        }
     }
 
     fn hb(c: &Arc<Manual>) -> Heartbeat {
@@ -304,6 +347,13 @@ mod tests {
             Duration::from_secs(1),
             Duration::from_millis(2_500),
         )
+    }
+
+    fn woke(b: Option<Beat>) -> Option<i64> {
+        match b {
+            Some(Beat::Woke(w)) => Some(w.away_ms),
+            _ => None,
+        }
     }
 
     #[test]
@@ -323,10 +373,9 @@ mod tests {
         let mut h = hb(&c);
         c.run(1_000);
         assert_eq!(h.beat(), None);
-        c.boot.fetch_add(45 * 60_000, Ordering::SeqCst);
+        c.suspend(45 * 60_000);
         c.run(1_000);
-        let w = h.beat().expect("a wake");
-        assert_eq!(w.away_ms, 45 * 60_000);
+        assert_eq!(woke(h.beat()), Some(45 * 60_000));
         c.run(1_000);
         assert_eq!(h.beat(), None, "only once");
     }
@@ -337,6 +386,68 @@ mod tests {
         let c = Arc::new(Manual::default());
         let mut h = hb(&c);
         c.run(20_000);
-        assert_eq!(h.beat().map(|w| w.away_ms), Some(19_000));
+        assert_eq!(woke(h.beat()), Some(19_000));
+    }
+
+    #[test]
+    fn a_wall_clock_step_either_way_is_a_step_and_never_a_wake() {
+        for by in [300_000, -300_000, -2_000, 2_000, 3_600_000] {
+            let c = Arc::new(Manual::default());
+            let mut h = hb(&c);
+            c.run(1_000);
+            assert_eq!(h.beat(), None);
+            c.set_wall(by);
+            c.run(1_000);
+            assert_eq!(
+                h.beat(),
+                Some(Beat::WallStepped { by_ms: by }),
+                "wall set by {by} ms"
+            );
+            // The new wall time holds: nothing more to say.
+            for _ in 0..5 {
+                c.run(1_000);
+                assert_eq!(h.beat(), None, "after a step of {by} ms");
+            }
+        }
+    }
+
+    #[test]
+    fn a_suspend_is_not_a_step_although_the_wall_clock_moved_by_as_much() {
+        let c = Arc::new(Manual::default());
+        let mut h = hb(&c);
+        c.run(1_000);
+        h.beat();
+        c.suspend(300_000);
+        c.run(1_000);
+        assert_eq!(woke(h.beat()), Some(300_000));
+    }
+
+    #[test]
+    fn a_slewing_time_sync_is_neither() {
+        // NTP slews small corrections at up to 500 ppm: half a millisecond
+        // per beat, far under the step threshold, for as long as it takes.
+        let c = Arc::new(Manual::default());
+        let mut h = hb(&c);
+        for _ in 0..1_000 {
+            c.run(1_000);
+            c.wall.fetch_add(1, Ordering::SeqCst);
+            assert_eq!(h.beat(), None);
+        }
+    }
+
+    #[test]
+    fn a_wake_whose_wall_clock_was_also_corrected_is_a_wake() {
+        // The RTC drifted while asleep and a sync fixed it on wake: the
+        // client resyncs for the suspend; the step adds nothing to that.
+        let c = Arc::new(Manual::default());
+        let mut h = hb(&c);
+        c.run(1_000);
+        h.beat();
+        c.suspend(600_000);
+        c.set_wall(-4_000);
+        c.run(1_000);
+        assert_eq!(woke(h.beat()), Some(600_000));
+        c.run(1_000);
+        assert_eq!(h.beat(), None);
     }
 }

@@ -209,9 +209,9 @@ impl Venue {
     }
 
     fn sign_out(&self, reason: &str) -> VenueError {
-        if let Err(e) =
-            self.cache
-                .mark_signed_out(&self.cfg.server, reason, crate::engine::local_now_ms())
+        if let Err(e) = self
+            .cache
+            .mark_signed_out(&self.cfg.server, reason, crate::time::wall_ms())
         {
             tracing::warn!("cannot remember the sign-out: {e:#}");
         }

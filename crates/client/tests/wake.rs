@@ -41,6 +41,10 @@ impl Clocks for Manual {
     fn monotonic_ms(&self) -> i64 {
         self.mono.load(Ordering::SeqCst)
     }
+    /// A wall clock nobody sets: it runs with the boot clock.
+    fn wall_ms(&self) -> i64 {
+        self.boot.load(Ordering::SeqCst)
+    }
 }
 
 async fn server(dir: &Path) -> Result<pitboss_server::Server> {

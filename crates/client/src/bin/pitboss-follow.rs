@@ -13,12 +13,18 @@
 //! - `{"cmd": "refresh"}` is the app's Refresh button;
 //! - `{"cmd": "quit"}` (or end of input) stops cleanly.
 //!
+//! With `--report-shown`, a `shown` line at every tick says what the
+//! screen shows (level, time left, seq, status).
+//!
 //! stdout: `status`, `snapshot`, `caught_up`, `accepted`, `rejected`,
 //! `throttled` (the server asked to wait; the op stays queued), `signed_out`
 //! (revoked, or a spent pairing code: the process keeps showing the cached
 //! state but sends nothing until someone joins again), `woke`, `alert` (a
-//! sound the app would play) and `slept_through` lines, each with `at_ms`
-//! (this machine's wall clock).
+//! sound the app would play), `slept_through` and `wall_clock_set` (this
+//! machine's time of day was set; nothing shown moves) lines, each with
+//! `at_ms` (this machine's wall clock, for people) and `boot_ms` (its boot
+//! clock, which nobody sets: the same in every process of the machine, so a
+//! test can place each line on the server's timeline).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -27,7 +33,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Parser;
 use pitboss_client::alerts::Watcher;
-use pitboss_client::engine::local_now_ms;
+use pitboss_client::time::{boot_ms, wall_ms};
 use pitboss_client::{Client, Config, Notice};
 use pitboss_core::ops::Op;
 use serde_json::{json, Value};
@@ -66,18 +72,30 @@ struct Args {
     /// Longest wait between reconnect attempts, in ms
     #[arg(long, default_value_t = 10_000)]
     backoff_max_ms: u64,
+    /// Print a `shown` line at every tick (4 Hz): the level and time left
+    /// the screen shows, with the seq and status it showed them at, so a
+    /// test can hold every screen against the server's clock
+    #[arg(long)]
+    report_shown: bool,
 }
 
 fn emit(v: Value) {
     let mut v = v;
-    v["at_ms"] = json!(local_now_ms());
+    v["at_ms"] = json!(wall_ms());
+    v["boot_ms"] = json!(boot_ms());
     let mut out = std::io::stdout().lock();
     // A closed stdout means whoever read us is gone; nothing to report to.
     let _ = writeln!(out, "{v}");
     let _ = out.flush();
 }
 
-fn state_line(client: &Client, watcher_view: Option<&pitboss_client::alerts::Shown>) -> Value {
+fn state_line(
+    client: &Client,
+    watcher_view: Option<&(pitboss_client::alerts::Shown, i64, Option<u64>)>,
+) -> Value {
+    let shown_boot_ms = watcher_view.map(|(_, b, _)| *b);
+    let shown_seq = watcher_view.and_then(|(_, _, q)| *q);
+    let watcher_view = watcher_view.map(|(s, _, _)| s);
     let replica = client.replica().borrow().clone();
     let status = client.status().borrow().clone();
     let pending: Vec<String> = client
@@ -100,6 +118,10 @@ fn state_line(client: &Client, watcher_view: Option<&pitboss_client::alerts::Sho
         // computed for (the last tick), so a test can compare them with the
         // server's own clock at that instant.
         "shown_at_ms": watcher_view.map(|s| s.now_ms),
+        // The boot clock at that tick, to find the true server instant.
+        "shown_boot_ms": shown_boot_ms,
+        // The seq of the state it was computed from (`seq` may be newer).
+        "shown_seq": shown_seq,
         "epoch": watcher_view.map(|s| s.epoch),
         "running": watcher_view.map(|s| s.running),
     })
@@ -128,8 +150,44 @@ fn notice_line(n: &Notice) -> Option<Value> {
         Notice::Woke { source, away_ms } => {
             json!({"kind": "woke", "source": source, "away_ms": away_ms})
         }
+        Notice::WallClockSet { by_ms } => json!({"kind": "wall_clock_set", "by_ms": by_ms}),
         Notice::Change { .. } => return None,
     })
+}
+
+/// One render tick: what the screen shows and what it plays, as lines.
+fn render(
+    watcher: &mut Watcher,
+    client: &Client,
+    report_shown: bool,
+) -> Option<(pitboss_client::alerts::Shown, i64, Option<u64>)> {
+    let (s, alert) = watcher.tick(client);
+    if let Some(a) = alert {
+        emit(json!({
+            "kind": "alert", "sound": a.sound, "level_index": a.level_index,
+            "epoch": a.epoch, "server_now_ms": client.server_now_ms(),
+            // Transitions confirmed in the same tick, announced by this
+            // one sound.
+            "also": a.also.iter().map(|(sound, level, epoch)| json!({
+                "sound": sound, "level_index": level, "epoch": epoch,
+            })).collect::<Vec<_>>(),
+        }));
+    }
+    if let Some(t) = watcher.take_slept_through() {
+        emit(json!({"kind": "slept_through", "info": t}));
+    }
+    let seq = client.replica().borrow().as_ref().map(|r| r.seq);
+    let shown = s.map(|s| (s, boot_ms(), seq));
+    if let (true, Some((s, boot, _))) = (report_shown, &shown) {
+        let st = client.status().borrow().clone();
+        emit(json!({
+            "kind": "shown", "level_index": s.level_index,
+            "remaining_ms": s.remaining_ms, "running": s.running,
+            "epoch": s.epoch, "seq": seq, "status": st,
+            "server_now_ms": s.now_ms, "shown_boot_ms": boot,
+        }));
+    }
+    shown
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -156,19 +214,14 @@ async fn main() -> anyhow::Result<()> {
     emit(json!({"kind": "status", "status": *status.borrow_and_update()}));
     loop {
         tokio::select! {
-            _ = tick.tick() => {
-                let (s, alert) = watcher.tick(&client);
-                if let Some(a) = alert {
-                    emit(json!({
-                        "kind": "alert", "sound": a.sound, "level_index": a.level_index,
-                        "epoch": a.epoch, "server_now_ms": client.server_now_ms(),
-                    }));
+            // The render tick, or at once when the server confirms a
+            // crossing a tick saw: the app does the same.
+            () = async {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = watcher.confirmed() => {}
                 }
-                if let Some(t) = watcher.take_slept_through() {
-                    emit(json!({"kind": "slept_through", "info": t}));
-                }
-                shown = s;
-            }
+            } => shown = render(&mut watcher, &client, args.report_shown),
             r = status.changed() => {
                 if r.is_err() { break; }
                 let s = status.borrow_and_update().clone();
