@@ -152,6 +152,13 @@ impl AlertGate {
     /// A change applied live, in seq order, that set the clock and/or the
     /// structure.
     pub fn changed(&mut self, clock: Option<&ClockState>, structure: Option<&Structure>) {
+        if let Some(at) = clock.map(|c| c.anchor_ms) {
+            // The clock in force until this change made its crossings up to
+            // the change's instant for real, even those no tick has looked
+            // at yet: a level that ended 4 ms before a "+1 min" was stamped
+            // reaches this screen with it, before the next tick.
+            self.scan(at);
+        }
         let Some((event_id, old_clock, old_structure)) = self.clock.take() else {
             return;
         };
@@ -617,6 +624,22 @@ mod tests {
         assert_eq!((a.sound, a.level_index, a.epoch), (Sound::BreakStart, 2, 2));
         assert_eq!(a.also, vec![(Sound::Level, 1, 1)]);
         assert_eq!(g.tick(10_450, Some(10_400), true), (None, false));
+    }
+
+    #[test]
+    fn a_level_that_ended_just_before_a_change_stamped_after_it_is_still_heard() {
+        // Level 0 ends at 10_000. A "+1 min" stamped at 10_004 (on level 1
+        // by then) arrives before any tick has looked past 10_000.
+        let mut g = gate_at(clock(0, 10_000, 0, 1), 0);
+        assert_eq!(g.tick(9_900, Some(9_900), true), (None, false));
+        g.changed(Some(&clock(1, 99_996 + 60_000, 10_004, 2)), None);
+        let (a, _) = g.tick(10_150, Some(10_003), true);
+        assert_eq!(
+            a.map(|a| (a.sound, a.level_index, a.epoch)),
+            Some((Sound::Level, 1, 1)),
+            "the boundary at 10_000 was crossed for real"
+        );
+        assert_eq!(g.tick(10_400, Some(10_350), true), (None, false));
     }
 
     #[test]

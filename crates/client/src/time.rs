@@ -127,6 +127,14 @@ pub fn steady_ms() -> i64 {
     wall0.saturating_add(boot_ms() - boot0)
 }
 
+/// The boot-clock reading at which [`steady_ms`] read `steady`: for
+/// placing an instant this process reckoned on the timeline every process
+/// of the machine shares (tests and logs).
+pub fn boot_of_steady(steady: i64) -> i64 {
+    let (wall0, boot0) = *base();
+    steady - wall0 + boot0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -177,7 +177,14 @@ fn render(
         emit(json!({"kind": "slept_through", "info": t}));
     }
     let seq = client.replica().borrow().as_ref().map(|r| r.seq);
-    let shown = s.map(|s| (s, boot_ms(), seq));
+    // The boot instant the tick's estimate was made at, exactly: the
+    // estimate less the offset it used (reading the boot clock here instead
+    // would add whatever time this process spent since, under load).
+    let shown = s.map(|s| {
+        let steady = s.now_ms - client.offset_ms().unwrap_or(0);
+        let at = pitboss_client::time::boot_of_steady(steady);
+        (s, at, seq)
+    });
     if let (true, Some((s, boot, _))) = (report_shown, &shown) {
         let st = client.status().borrow().clone();
         emit(json!({
