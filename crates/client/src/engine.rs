@@ -13,7 +13,6 @@
 //! `rate_limited` keeps the op in the outbox and sends it again, with the
 //! same op id, once the server's `retry_after_ms` has passed.
 
-use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,7 +20,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context as _};
 use futures_util::{SinkExt, StreamExt};
 use pitboss_core::ops::ChangeRecords;
-use pitboss_core::protocol::{By, ServerMsg, SessionResponse};
+use pitboss_core::protocol::{By, ClientMsg, ServerMsg, SessionResponse};
 use pitboss_core::Op;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -33,9 +32,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::backoff::Backoff;
 use crate::cache::{Cache, PendingOp, StoredSession};
-use crate::offset::OffsetEstimator;
-use crate::replica::{Applied, Replica};
+use crate::replica::Replica;
 use crate::sleep::{PowerEvent, SleepConfig, Wake, WakeSource};
+use crate::sync::{Effect, QueueError, SyncState};
 use crate::time::{steady_ms, wall_ms};
 use crate::venue::{
     error_body, is_pairing_code, normalize_code, CODE_REFUSED, PAIRING_SPENT, REVOKED,
@@ -247,8 +246,22 @@ impl Client {
         let skew_ms = config.local_clock_skew_ms;
         let (power_tx, power_rx) = mpsc::channel(16);
         let sleep_task = tokio::spawn(crate::sleep::watch(config.sleep.clone(), power_tx));
+        let mut sync = SyncState::new(
+            &config.event_id,
+            replica.borrow().as_deref().cloned(),
+            pending_rx.borrow().as_ref().clone(),
+        );
+        // The role is read once: from the remembered session here, from
+        // the answer of each login after.
+        sync.set_display(
+            cache
+                .session(&config.server)
+                .ok()
+                .flatten()
+                .is_some_and(|s| s.role == "display"),
+        );
         let actor = Actor {
-            replica: replica.borrow().as_deref().cloned(),
+            sync,
             cfg: config,
             cache,
             status_tx,
@@ -258,13 +271,8 @@ impl Client {
             offset: offset.clone(),
             synced_ms: synced_ms.clone(),
             heard_through,
-            estimator: OffsetEstimator::default(),
             cmd_rx,
             power_rx,
-            acked: HashMap::new(),
-            throttled: HashSet::new(),
-            throttle_until: None,
-            dirty: false,
             lost_since: since,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
@@ -447,7 +455,8 @@ impl Client {
 struct Actor {
     cfg: Config,
     cache: Cache,
-    replica: Option<Replica>,
+    /// The protocol state: replica, outbox, acks, pings, throttle.
+    sync: SyncState,
     status_tx: watch::Sender<Status>,
     replica_tx: watch::Sender<Option<Arc<Replica>>>,
     pending_tx: watch::Sender<Arc<Vec<PendingOp>>>,
@@ -456,20 +465,8 @@ struct Actor {
     synced_ms: Arc<std::sync::atomic::AtomicI64>,
     /// See [`Client::heard_through_ms`].
     heard_through: watch::Sender<i64>,
-    estimator: OffsetEstimator,
     cmd_rx: mpsc::Receiver<Cmd>,
     power_rx: mpsc::Receiver<PowerEvent>,
-    /// Ops acknowledged at a seq the replica has not reached yet: still shown
-    /// as pending until that seq is applied (rule 2).
-    acked: HashMap<String, (u64, PendingOp)>,
-    /// Ops the server answered `rate_limited` (or queued while it throttles
-    /// us): still in the outbox, sent again at `throttle_until`.
-    throttled: HashSet<String>,
-    /// Until when the server asked us to hold ops back. Ops are not sent
-    /// before it, so the outbox keeps its order.
-    throttle_until: Option<tokio::time::Instant>,
-    /// The replica changed since it was last written to the cache.
-    dirty: bool,
     /// When the connection was last lost (or the cache last synced).
     lost_since: i64,
     http: reqwest::Client,
@@ -500,6 +497,15 @@ struct LoginThrottled(u64);
 #[derive(Debug, thiserror::Error)]
 #[error("the WebSocket upgrade was refused with HTTP {0}")]
 struct WsRefused(u16);
+
+/// What the effects of one input ask of the connection.
+#[derive(Default)]
+struct Outgoing {
+    /// Messages for the server, in order.
+    send: Vec<ClientMsg>,
+    /// A gap: subscribe again (or, over HTTP, take a snapshot).
+    resume: bool,
+}
 
 /// A frame that cannot be written within this long goes to a dead socket.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -616,7 +622,9 @@ impl Actor {
                         break;
                     }
                     Input::Cmd(Some(Cmd::PingNow)) => {}
-                    Input::Cmd(Some(Cmd::Op(p, reply))) => drop(reply.send(self.queue(p))),
+                    Input::Cmd(Some(Cmd::Op(p, reply))) => {
+                        drop(reply.send(self.queue(p).map(drop)));
+                    }
                     Input::Power(Power::GoingToSleep) => self.flush(),
                     Input::Power(Power::Woke(w)) => {
                         self.woke(w);
@@ -641,8 +649,7 @@ impl Actor {
             tracing::warn!("cannot remember the sign-out: {e:#}");
         }
         self.flush();
-        self.throttled.clear();
-        self.throttle_until = None;
+        self.sync.clear_throttle();
         self.status_tx.send_replace(Status::SignedOut {
             reason: reason.clone(),
         });
@@ -664,87 +671,73 @@ impl Actor {
         }
     }
 
-    /// The role of the stored session, if known.
-    fn is_display(&self) -> bool {
-        matches!(self.cache.session(&self.cfg.server), Ok(Some(s)) if s.role == "display")
-    }
-
-    /// Whether ops may go to the server now: not from a display, not while
-    /// the server throttles us.
-    fn may_send_ops(&self) -> bool {
-        !self.is_display()
-            && self
-                .throttle_until
-                .is_none_or(|t| t <= tokio::time::Instant::now())
-    }
-
-    fn publish_pending(&self) {
-        let mut list = self
-            .cache
-            .pending_for(&self.cfg.event_id)
-            .unwrap_or_default();
-        let mut acked: Vec<&(u64, PendingOp)> = self.acked.values().collect();
-        acked.sort_by_key(|(seq, _)| *seq);
-        list.extend(acked.into_iter().map(|(_, p)| p.clone()));
-        self.pending_tx.send_replace(Arc::new(list));
-    }
-
-    /// Puts an op in the durable outbox. A display sends no ops, so none is
-    /// queued for it either (a wall PC left alone must not collect changes
-    /// to send later under another role).
-    fn queue(&mut self, p: PendingOp) -> anyhow::Result<()> {
-        if self.is_display() {
-            bail!("this screen joined as a display: it shows the clock and the board and changes nothing");
-        }
-        self.cache.push_op(&p)?;
-        if self
-            .throttle_until
-            .is_some_and(|t| t > tokio::time::Instant::now())
-        {
-            // Held back with the others, so the outbox order stays.
-            self.throttled.insert(p.op_id.clone());
-        }
-        self.publish_pending();
-        Ok(())
-    }
-
-    /// The server answered `rate_limited`: the op was neither applied nor
-    /// remembered, so it stays in the outbox and goes again, same op id.
-    fn throttle(&mut self, op_id: String, retry_after_ms: u64) {
-        let until = tokio::time::Instant::now() + Duration::from_millis(retry_after_ms.max(50));
-        self.throttle_until = Some(self.throttle_until.map_or(until, |t| t.max(until)));
-        self.throttled.insert(op_id.clone());
-        tracing::info!(op_id, retry_after_ms, "rate limited: resending later");
-        drop(self.notices.send(Notice::Throttled {
-            op_id,
-            retry_after_ms,
-        }));
-        self.publish_pending();
-    }
-
-    /// Ops held back by a throttle whose time has come, in outbox order.
-    fn take_throttled(&mut self) -> Vec<PendingOp> {
-        self.throttle_until = None;
-        let held = std::mem::take(&mut self.throttled);
-        self.cache
-            .pending_for(&self.cfg.event_id)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|p| held.contains(&p.op_id))
-            .collect()
-    }
-
-    fn flush(&mut self) {
-        if !self.dirty {
-            return;
-        }
-        if let Some(r) = &self.replica {
-            if let Err(e) = self.cache.save_replica(r, wall_ms()) {
-                tracing::warn!("cannot write the cache: {e:#}");
-                return;
+    /// Carries out the local effects of the protocol state (store,
+    /// publish, notify) in order, and returns what must go to the server.
+    fn carry(&mut self, effects: Vec<Effect>) -> Outgoing {
+        let mut out = Outgoing::default();
+        for e in effects {
+            match e {
+                Effect::Send(m) => out.send.push(m),
+                Effect::Resume => out.resume = true,
+                Effect::ForgetOp(id) => {
+                    // Left in the outbox, it is sent again after a restart
+                    // and the server answers it as the first time.
+                    if let Err(e) = self.cache.remove_op(&id) {
+                        tracing::warn!("cannot remove the answered op {id} from the outbox: {e:#}");
+                    }
+                }
+                Effect::SaveReplica => self.flush(),
+                Effect::PublishReplica => {
+                    self.replica_tx
+                        .send_replace(self.sync.replica().cloned().map(Arc::new));
+                }
+                Effect::PublishPending => {
+                    self.pending_tx.send_replace(Arc::new(self.sync.pending()));
+                }
+                Effect::Notice(n) => drop(self.notices.send(n)),
+                Effect::Status(st) => {
+                    self.status_tx.send_replace(st);
+                }
+                Effect::HeardThrough(t) => self.heard_through(t),
+                Effect::Offset(o) => {
+                    if let Ok(mut g) = self.offset.lock() {
+                        *g = Some(o);
+                    }
+                }
             }
         }
-        self.dirty = false;
+        out
+    }
+
+    /// Puts an op in the durable outbox first, then in the protocol state
+    /// (which sends it when it may). A display queues nothing.
+    fn queue(&mut self, p: PendingOp) -> anyhow::Result<Outgoing> {
+        if self.sync.is_display() {
+            bail!(QueueError::Display);
+        }
+        self.cache.push_op(&p)?;
+        let effects = self.sync.queue(p, steady_ms())?;
+        Ok(self.carry(effects))
+    }
+
+    /// Writes the replica to the cache if it changed.
+    fn flush(&mut self) {
+        if !self.sync.take_dirty() {
+            return;
+        }
+        if let Some(r) = self.sync.replica() {
+            if let Err(e) = self.cache.save_replica(r, wall_ms()) {
+                tracing::warn!("cannot write the cache: {e:#}");
+                self.sync.mark_dirty();
+            }
+        }
+    }
+
+    /// When the server's throttle ends, as a timer instant.
+    fn throttle_deadline(&self) -> Option<tokio::time::Instant> {
+        self.sync.throttle_until_ms().map(|t| {
+            tokio::time::Instant::now() + Duration::from_millis((t - steady_ms()).max(0) as u64)
+        })
     }
 
     fn ws_url(&self, token: &str) -> String {
@@ -760,7 +753,7 @@ impl Actor {
     /// time, or after the server forgot the token). A code the server
     /// refuses will not work on the next try either — a pairing code is
     /// single use — so a 401 signs the device out instead of retrying.
-    async fn login(&self) -> anyhow::Result<StoredSession> {
+    async fn login(&mut self) -> anyhow::Result<StoredSession> {
         if let Some(reason) = self.cache.signed_out(&self.cfg.server)? {
             return Err(SignedOutErr(reason).into());
         }
@@ -803,6 +796,7 @@ impl Actor {
             operator_id: s.operator_id,
         };
         self.cache.save_session(&self.cfg.server, &stored)?;
+        self.sync.set_display(stored.role == "display");
         Ok(stored)
     }
 
@@ -848,12 +842,15 @@ impl Actor {
         bail!("the server refused the session token twice")
     }
 
-    async fn send(ws: &mut Socket, v: Value) -> anyhow::Result<()> {
-        // A stalled peer stops reading; once the kernel's buffer is full a
-        // write would wait forever. Past the timeout the socket is dead.
-        tokio::time::timeout(SEND_TIMEOUT, ws.send(Message::Text(v.to_string().into())))
-            .await
-            .context("the server stopped reading")??;
+    async fn send_all(ws: &mut Socket, msgs: Vec<ClientMsg>) -> anyhow::Result<()> {
+        for m in msgs {
+            let text = serde_json::to_string(&m)?;
+            // A stalled peer stops reading; once the kernel's buffer is full
+            // a write would wait forever. Past the timeout the socket is dead.
+            tokio::time::timeout(SEND_TIMEOUT, ws.send(Message::Text(text.into())))
+                .await
+                .context("the server stopped reading")??;
+        }
         Ok(())
     }
 
@@ -887,55 +884,44 @@ impl Actor {
         }));
     }
 
-    async fn send_op(ws: &mut Socket, p: &PendingOp) -> anyhow::Result<()> {
-        Self::send(
-            ws,
-            json!({"type": "op", "op_id": p.op_id, "event_id": p.event_id, "op": p.op}),
-        )
-        .await
+    /// This client's time for the protocol state: the steady clock (plus
+    /// the skew a test plays).
+    fn now(&self) -> i64 {
+        steady_ms() + self.cfg.local_clock_skew_ms
     }
 
-    async fn subscribe(&self, ws: &mut Socket) -> anyhow::Result<()> {
-        let after = self.replica.as_ref().map(|r| r.seq);
-        Self::send(
-            ws,
-            json!({"type": "subscribe", "event_id": self.cfg.event_id, "after": after}),
-        )
-        .await
+    /// Carries out `effects` and sends what they ask for; a gap asks to
+    /// subscribe again from the last applied seq.
+    async fn carry_on(&mut self, ws: &mut Socket, effects: Vec<Effect>) -> anyhow::Result<()> {
+        let out = self.carry(effects);
+        Self::send_all(ws, out.send).await?;
+        if out.resume {
+            let again = self.sync.resubscribe();
+            let out = self.carry(again);
+            Self::send_all(ws, out.send).await?;
+        }
+        Ok(())
     }
 
     async fn session(&mut self, mut ws: Socket) -> End {
-        let mut caught_up = false;
+        let end = self.session_on(&mut ws).await;
+        self.sync.on_disconnected();
+        end
+    }
+
+    async fn session_on(&mut self, ws: &mut Socket) -> End {
         // Any frame from the server (pong, change, ping) proves it alive;
         // silence past `dead_after` is a half-open socket (rule 8).
         let mut last_heard = tokio::time::Instant::now();
-        let mut pings: HashMap<i64, ()> = HashMap::new();
         // A few quick pings right after connecting give a good offset before
         // the first screen renders; then one every `ping_every`.
         let mut quick_pings = 3u32;
         let mut next_ping = tokio::time::Instant::now();
         let mut last_ping = tokio::time::Instant::now();
         let mut flush = tokio::time::interval(Duration::from_millis(250));
-        let setup = async {
-            self.subscribe(&mut ws).await?;
-            // Replay the outbox in order, with the original op ids: the
-            // server answers a retry of an applied op with its first answer.
-            // While throttled, all of it waits for the throttle to end.
-            let pending = self.cache.pending_for(&self.cfg.event_id)?;
-            if self.is_display() {
-                // Nothing goes out from a display.
-            } else if self.may_send_ops() {
-                self.throttle_until = None;
-                self.throttled.clear();
-                for p in pending {
-                    Self::send_op(&mut ws, &p).await?;
-                }
-            } else {
-                self.throttled.extend(pending.into_iter().map(|p| p.op_id));
-            }
-            anyhow::Ok(())
-        };
-        if let Err(e) = setup.await {
+        // Subscribe, then the outbox in order (see SyncState::on_connected).
+        let setup = self.sync.on_connected(self.now());
+        if let Err(e) = self.carry_on(ws, setup).await {
             tracing::debug!("session setup failed: {e:#}");
             return End::Disconnected;
         }
@@ -945,10 +931,9 @@ impl Actor {
                     tracing::info!("no word from the server for {:?}: reconnecting", self.cfg.dead_after);
                     return End::Disconnected;
                 }
-                () = sleep_until_some(self.throttle_until) => {
-                    for p in self.take_throttled() {
-                        if Self::send_op(&mut ws, &p).await.is_err() { return End::Disconnected; }
-                    }
+                () = sleep_until_some(self.throttle_deadline()) => {
+                    let held = self.sync.on_tick(self.now());
+                    if self.carry_on(ws, held).await.is_err() { return End::Disconnected; }
                 }
                 msg = ws.next() => {
                     let text = match msg {
@@ -972,15 +957,8 @@ impl Actor {
                         Ok(m) => m,
                         Err(e) => { tracing::warn!("unreadable frame from server: {e}"); continue; }
                     };
-                    match self.handle(msg, &mut caught_up, &mut pings) {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            // A gap: ask again from what we have.
-                            caught_up = false;
-                            if self.subscribe(&mut ws).await.is_err() { return End::Disconnected; }
-                        }
-                        Err(e) => tracing::warn!("cannot apply a server message: {e:#}"),
-                    }
+                    let effects = self.sync.on_server_msg(msg, self.now());
+                    if self.carry_on(ws, effects).await.is_err() { return End::Disconnected; }
                 }
                 input = self.next_input() => match input {
                     Input::Cmd(None | Some(Cmd::Shutdown)) => {
@@ -988,8 +966,8 @@ impl Actor {
                         return End::Shutdown;
                     }
                     Input::Cmd(Some(Cmd::Refresh)) => {
-                        caught_up = false;
-                        if self.subscribe(&mut ws).await.is_err() { return End::Disconnected; }
+                        let again = self.sync.resubscribe();
+                        if self.carry_on(ws, again).await.is_err() { return End::Disconnected; }
                     }
                     Input::Cmd(Some(Cmd::PingNow)) => {
                         // At most one extra ping per 100 ms, however often
@@ -999,12 +977,13 @@ impl Actor {
                         let soonest = last_ping + Duration::from_millis(100);
                         next_ping = next_ping.min(soonest.max(tokio::time::Instant::now()));
                     }
-                    Input::Cmd(Some(Cmd::Op(p, reply))) => {
-                        let r = self.queue(p.clone());
-                        let ok = r.is_ok() && !self.throttled.contains(&p.op_id);
-                        drop(reply.send(r));
-                        if ok && Self::send_op(&mut ws, &p).await.is_err() { return End::Disconnected; }
-                    }
+                    Input::Cmd(Some(Cmd::Op(p, reply))) => match self.queue(p) {
+                        Ok(out) => {
+                            drop(reply.send(Ok(())));
+                            if Self::send_all(ws, out.send).await.is_err() { return End::Disconnected; }
+                        }
+                        Err(e) => drop(reply.send(Err(e))),
+                    },
                     Input::Power(Power::GoingToSleep) => self.flush(),
                     Input::Power(Power::Woke(w)) => {
                         // The socket may look open but is likely dead, and
@@ -1021,9 +1000,8 @@ impl Actor {
                         self.cfg.ping_every
                     };
                     last_ping = tokio::time::Instant::now();
-                    let t = steady_ms() + self.cfg.local_clock_skew_ms;
-                    pings.insert(t, ());
-                    if Self::send(&mut ws, json!({"type": "ping", "client_time_ms": t})).await.is_err() {
+                    let ping = self.sync.ping(self.now());
+                    if self.carry_on(ws, vec![ping]).await.is_err() {
                         return End::Disconnected;
                     }
                 }
@@ -1060,9 +1038,10 @@ impl Actor {
                 _ = poll.tick() => None,
                 () = &mut retry => return End::WsBlocked,
                 // A throttle ended: send what it held back now.
-                () = sleep_until_some(self.throttle_until) => {
-                    self.throttle_until = None;
-                    self.throttled.clear();
+                // (the next round sends the whole outbox).
+                () = sleep_until_some(self.throttle_deadline()) => {
+                    let held = self.sync.on_tick(self.now());
+                    self.carry(held);
                     None
                 }
                 i = self.next_input() => Some(i),
@@ -1077,7 +1056,9 @@ impl Actor {
                     }
                 }
                 Some(Input::Cmd(None | Some(Cmd::Shutdown))) => return End::Shutdown,
-                Some(Input::Cmd(Some(Cmd::Op(p, reply)))) => drop(reply.send(self.queue(p))),
+                Some(Input::Cmd(Some(Cmd::Op(p, reply)))) => {
+                    drop(reply.send(self.queue(p).map(drop)));
+                }
                 Some(Input::Power(Power::GoingToSleep)) => {
                     self.flush();
                     continue;
@@ -1122,15 +1103,11 @@ impl Actor {
             .json()
             .await?;
         if let Some(server) = health["server_time_ms"].as_i64() {
-            self.estimator.add(sent, server, steady_ms() + skew);
-            if let (Some(best), Ok(mut o)) = (self.estimator.best(), self.offset.lock()) {
-                *o = Some(best.offset_ms);
-            }
+            let sample = self.sync.time_sample(sent, server, self.now());
+            self.carry(sample);
         }
-        let mut caught_up = false;
-        let mut pings = HashMap::new();
-        let outbox = if self.may_send_ops() {
-            self.cache.pending_for(&self.cfg.event_id)?
+        let outbox = if self.sync.may_send_ops(self.now()) {
+            self.sync.outbox().to_vec()
         } else {
             Vec::new()
         };
@@ -1155,8 +1132,9 @@ impl Actor {
             });
             body["op_id"] = json!(p.op_id);
             let msg: ServerMsg = serde_json::from_value(body)?;
-            self.handle(msg, &mut caught_up, &mut pings)?;
-            if self.throttle_until.is_some() {
+            let answer = self.sync.on_server_msg(msg, self.now());
+            self.carry(answer);
+            if self.sync.throttle_until_ms().is_some() {
                 // The rest waits, in order, for the throttle to end.
                 break;
             }
@@ -1166,7 +1144,7 @@ impl Actor {
         // through the estimated server time of sending it (less a margin for
         // the estimate's error).
         let asked_at = steady_ms() + skew + self.offset.lock().ok().and_then(|o| *o).unwrap_or(0);
-        let seq = self.replica.as_ref().map(|r| r.seq);
+        let seq = self.sync.replica().map(|r| r.seq);
         let mut snapshot = seq.is_none();
         if let Some(after) = seq {
             let r = self
@@ -1183,7 +1161,8 @@ impl Actor {
                 for mut c in body["changes"].as_array().cloned().unwrap_or_default() {
                     c["type"] = json!("change");
                     let msg: ServerMsg = serde_json::from_value(c)?;
-                    if !self.handle(msg, &mut caught_up, &mut pings)? {
+                    let effects = self.sync.on_server_msg(msg, self.now());
+                    if self.carry(effects).resume {
                         snapshot = true;
                         break;
                     }
@@ -1200,7 +1179,8 @@ impl Actor {
             let mut body: Value = self.authorised(r).await?.error_for_status()?.json().await?;
             body["type"] = json!("snapshot");
             let msg: ServerMsg = serde_json::from_value(body)?;
-            self.handle(msg, &mut caught_up, &mut pings)?;
+            let effects = self.sync.on_server_msg(msg, self.now());
+            self.carry(effects);
         }
         self.synced_ms
             .store(wall_ms(), std::sync::atomic::Ordering::Relaxed);
@@ -1223,169 +1203,6 @@ impl Actor {
         bail!("the server no longer knows this session")
     }
 
-    /// Applies one server message. `Ok(false)` means a gap: resubscribe.
-    fn handle(
-        &mut self,
-        msg: ServerMsg,
-        caught_up: &mut bool,
-        pings: &mut HashMap<i64, ()>,
-    ) -> anyhow::Result<bool> {
-        match msg {
-            ServerMsg::Snapshot {
-                event_id,
-                seq,
-                state,
-                ..
-            } => {
-                if event_id != self.cfg.event_id {
-                    return Ok(true);
-                }
-                // The server's word wins over anything local (rule 8).
-                self.replica = Some(Replica {
-                    event_id,
-                    seq,
-                    state: *state,
-                });
-                self.dirty = true;
-                self.after_apply();
-                drop(self.notices.send(Notice::Snapshot { seq }));
-            }
-            ServerMsg::Change(c) => {
-                // Changes leave in stamp order: one stamped `at_ms` means
-                // every earlier stamp has been sent.
-                if *caught_up {
-                    self.heard_through(c.at_ms - 1);
-                }
-                let Some(r) = self.replica.as_mut() else {
-                    return Ok(false);
-                };
-                match r.apply(c.seq, &c.records) {
-                    Applied::Applied => {
-                        self.dirty = true;
-                        self.after_apply();
-                        drop(self.notices.send(Notice::Change {
-                            seq: c.seq,
-                            op_id: c.op_id,
-                            live: *caught_up,
-                            records: Box::new(c.records),
-                            by: Some(c.by),
-                        }));
-                    }
-                    Applied::Duplicate => {}
-                    Applied::Gap => return Ok(false),
-                }
-            }
-            ServerMsg::Subscribed { seq, .. } => {
-                *caught_up = true;
-                self.flush();
-                self.status_tx.send_replace(Status::Live);
-                drop(self.notices.send(Notice::CaughtUp { seq }));
-            }
-            ServerMsg::Ack { op_id, seq, result } => {
-                let pending = self
-                    .cache
-                    .pending_for(&self.cfg.event_id)?
-                    .into_iter()
-                    .find(|p| p.op_id == op_id);
-                self.cache.remove_op(&op_id)?;
-                // The ack is the same change as the broadcast: if it is the
-                // next seq, it applies here and the broadcast is a duplicate.
-                // An ack for an op that is not in this event's outbox (an
-                // answer racing a restart) is not applied: its seq may belong
-                // to another event. The broadcast brings it if it is ours.
-                let replica = if pending.is_some() {
-                    self.replica.as_mut()
-                } else {
-                    None
-                };
-                let applied = match replica {
-                    Some(r) => match r.apply(seq, &result) {
-                        Applied::Applied => {
-                            self.dirty = true;
-                            drop(self.notices.send(Notice::Change {
-                                seq,
-                                op_id: op_id.clone(),
-                                live: *caught_up,
-                                records: Box::new(result),
-                                by: None,
-                            }));
-                            true
-                        }
-                        Applied::Duplicate => true,
-                        // Earlier changes are still on their way; the
-                        // broadcast of this one will follow them.
-                        Applied::Gap => false,
-                    },
-                    None => false,
-                };
-                if !applied {
-                    if let Some(p) = pending {
-                        self.acked.insert(op_id.clone(), (seq, p));
-                    }
-                }
-                self.after_apply();
-                drop(self.notices.send(Notice::Accepted { op_id, seq }));
-            }
-            ServerMsg::Rejected {
-                op_id,
-                error,
-                retry_after_ms,
-                ..
-            } if error == "rate_limited" => {
-                // Not applied, not remembered: it stays queued and goes
-                // again with the same op id; never shown as refused.
-                self.throttle(op_id, retry_after_ms.unwrap_or(1_000));
-            }
-            ServerMsg::Rejected {
-                op_id,
-                error,
-                message,
-                current,
-                ..
-            } => {
-                let op = self
-                    .cache
-                    .pending_for(&self.cfg.event_id)?
-                    .into_iter()
-                    .find(|p| p.op_id == op_id)
-                    .map(|p| p.op);
-                self.cache.remove_op(&op_id)?;
-                self.publish_pending();
-                drop(self.notices.send(Notice::Rejected {
-                    op_id,
-                    error,
-                    message,
-                    current,
-                    op,
-                }));
-            }
-            ServerMsg::Pong {
-                client_time_ms,
-                server_time_ms,
-                changes_through_ms,
-            } => {
-                if let Some(t) = changes_through_ms {
-                    self.heard_through(t);
-                }
-                if pings.remove(&client_time_ms).is_some() {
-                    self.estimator.add(
-                        client_time_ms,
-                        server_time_ms,
-                        steady_ms() + self.cfg.local_clock_skew_ms,
-                    );
-                    if let (Some(best), Ok(mut o)) = (self.estimator.best(), self.offset.lock()) {
-                        *o = Some(best.offset_ms);
-                    }
-                }
-            }
-            ServerMsg::Error { error, message } => {
-                tracing::warn!("server error frame: {error}: {message}");
-            }
-            ServerMsg::Unsubscribed { .. } => {}
-        }
-        Ok(true)
-    }
-
     fn heard_through(&self, t: i64) {
         self.heard_through.send_if_modified(|v| {
             let later = t > *v;
@@ -1394,15 +1211,6 @@ impl Actor {
             }
             later
         });
-    }
-
-    /// Publishes the replica and drops confirmed ops whose seq is now applied.
-    fn after_apply(&mut self) {
-        let seq = self.replica.as_ref().map_or(0, |r| r.seq);
-        self.acked.retain(|_, (s, _)| *s > seq);
-        self.replica_tx
-            .send_replace(self.replica.clone().map(Arc::new));
-        self.publish_pending();
     }
 }
 

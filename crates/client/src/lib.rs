@@ -18,6 +18,7 @@ pub mod engine;
 pub mod offset;
 pub mod replica;
 pub mod sleep;
+pub mod sync;
 pub mod time;
 pub mod venue;
 
