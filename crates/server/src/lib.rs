@@ -439,37 +439,6 @@ impl Server {
         self.state.writer.snapshot(event_id.to_string()).await
     }
 
-    /// Subscribes in-process to an event, as a WebSocket client would: the
-    /// receiver gets the snapshot (or the changes after `after`), then
-    /// `subscribed`, then every change as it commits. For an app hosting the
-    /// server, so its own screen is pushed changes without a socket.
-    pub async fn subscribe_local(
-        &self,
-        event_id: &str,
-        after: Option<u64>,
-    ) -> Result<mpsc::Receiver<writer::Outbound>, error::ApiError> {
-        let (tx, rx) = mpsc::channel(ws::QUEUE_FRAMES);
-        let conn_id = self
-            .state
-            .next_conn
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let sub = writer::Subscriber {
-            conn_id,
-            tx,
-            kill: CancellationToken::new(),
-        };
-        self.state
-            .writer
-            .subscribe(event_id.to_string(), after, sub)
-            .await?;
-        Ok(rx)
-    }
-
-    /// A token that resolves when shutdown has begun.
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.state.shutdown.clone()
-    }
-
     /// Resolves when the server stops serving (after [`Server::shutdown`] or a
     /// fatal error).
     pub async fn stopped(&mut self) {

@@ -11,7 +11,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use pitboss_core::ops::{Actor, EventState, Role};
 use pitboss_core::protocol::{AuditEntry, DeviceInfo, EventSummary};
-use pitboss_core::{ClockState, EventDetails, Incident, IncidentStatus, Stats, Structure};
+use pitboss_core::{ClockState, EventDetails, Incident, Stats, Structure};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use rusqlite_migration::{Migrations, M};
 
@@ -562,7 +562,7 @@ pub fn insert_incident(tx: &Connection, event_id: &str, i: &Incident) -> rusqlit
         i.table,
         i.kind,
         i.severity.as_str(),
-        status_str(i.status),
+        i.status.as_str(),
         i.note,
         i.created_by,
         i.lock_version,
@@ -570,10 +570,6 @@ pub fn insert_incident(tx: &Connection, event_id: &str, i: &Incident) -> rusqlit
         i.updated_at_ms
     ])?;
     Ok(())
-}
-
-fn status_str(s: IncidentStatus) -> &'static str {
-    s.as_str()
 }
 
 /// Optimistic update: only succeeds if the stored version is still the one
@@ -596,7 +592,7 @@ pub fn update_incident(
             i.table,
             i.kind,
             i.severity.as_str(),
-            status_str(i.status),
+            i.status.as_str(),
             i.note,
             i.lock_version,
             i.updated_at_ms,
