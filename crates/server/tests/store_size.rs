@@ -63,9 +63,12 @@ async fn evening_of_changes(synchronous: &str) -> Result<()> {
         largest = largest.max(file_len(&wal));
     }
     // Back to back, no checkpoint on the side catches up; SQLite's own, at
-    // 1,000 pages (4 MiB), keeps the log to that and one more commit.
+    // 1,000 pages (4 MiB), keeps the log to about that: more while a
+    // checkpoint cannot restart the log under a reader (5.2 MiB seen once
+    // in a full run on 2 busy cores). Without checkpoints these 3,000
+    // changes would leave ~60 MiB.
     ensure!(
-        largest <= 5 * 1024 * 1024,
+        largest <= 8 * 1024 * 1024,
         "{synchronous}: the write-ahead log reached {largest} bytes over {changes} changes"
     );
     // Quiet for a moment: by then the database file holds everything.
