@@ -82,7 +82,7 @@ struct Candidate {
 ///   as it was at that instant: a real one, known from the server;
 /// - the running clock crossing a boundary is a transition of the epoch in
 ///   force, but only sounds once the server confirmed it has sent every
-///   change stamped up to that instant ([`Client::heard_through_ms`]); one
+///   change stamped up to that instant ([`Client::heard_through_watch`]); one
 ///   that arrives first and moves the clock discards the crossing;
 /// - a transition older than [`AlertGate::STALE_MS`] by the time it is
 ///   confirmed is not announced: a late beep is worse than none;
@@ -341,11 +341,11 @@ pub struct Watcher {
     last: Option<Shown>,
     /// Set on a wake, a stall or a lost connection: what was shown before
     /// it, how long it was away (0 while unknown), and why.
-    asleep: Option<(Option<Shown>, i64, Away)>,
+    absent: Option<(Option<Shown>, i64, Away)>,
     slept_through: Option<SleptThrough>,
     /// How far the server confirmed its changes, to tick again as soon as
     /// it moves while a crossing waits for it.
-    heard: tokio::sync::watch::Receiver<i64>,
+    heard: tokio::sync::watch::Receiver<Option<i64>>,
     /// The last tick left a crossing waiting for the server's confirmation.
     waiting: bool,
 }
@@ -364,7 +364,7 @@ impl Watcher {
             notices: client.notices(),
             was_live: false,
             last: None,
-            asleep: None,
+            absent: None,
             slept_through: None,
             heard: client.heard_through_watch(),
             waiting: false,
@@ -411,11 +411,11 @@ impl Watcher {
                 Ok(Notice::Woke { away_ms, .. }) => {
                     resynced = true;
                     // A second wake before the resync keeps the first view.
-                    let before = match self.asleep.take() {
+                    let before = match self.absent.take() {
                         Some((before, _, _)) => before,
                         None => self.last.clone(),
                     };
-                    self.asleep = Some((before, away_ms, Away::Asleep));
+                    self.absent = Some((before, away_ms, Away::Asleep));
                 }
                 Ok(_) => {}
                 // Missed notices: we cannot know what they were; be quiet.
@@ -427,10 +427,10 @@ impl Watcher {
         if live && !self.was_live {
             resynced = true;
         }
-        if !live && self.was_live && self.asleep.is_none() {
+        if !live && self.was_live && self.absent.is_none() {
             // The connection went: what happens from here is not heard. If
             // the level moves meanwhile, say so when live again.
-            self.asleep = Some((self.last.clone(), 0, Away::Offline));
+            self.absent = Some((self.last.clone(), 0, Away::Offline));
         }
         self.was_live = live;
         let Some(r) = client.replica().borrow().clone() else {
@@ -441,12 +441,12 @@ impl Watcher {
             .last
             .as_ref()
             .is_some_and(|l| !(0..=AlertGate::MAX_TICK_GAP_MS).contains(&(now_ms - l.now_ms)));
-        if stalled && self.asleep.is_none() {
+        if stalled && self.absent.is_none() {
             // This process did not run for a while (stopped, starved, or a
             // suspend the OS has not told us of yet): what it shows now was
             // not watched. Remember what it showed before, for the banner.
             let away = self.last.as_ref().map_or(0, |l| now_ms - l.now_ms);
-            self.asleep = Some((self.last.clone(), away, Away::Asleep));
+            self.absent = Some((self.last.clone(), away, Away::Asleep));
         }
         let resynced = resynced || stalled;
         let clock = r.state.clock;
@@ -476,8 +476,8 @@ impl Watcher {
             remaining_ms: p.remaining_ms,
             now_ms,
         };
-        self.heard.borrow_and_update();
-        let (alert, waiting) = self.gate.tick(now_ms, client.heard_through_ms(), live);
+        let heard = *self.heard.borrow_and_update();
+        let (alert, waiting) = self.gate.tick(now_ms, heard, live);
         self.waiting = waiting;
         if waiting {
             client.ping_now();
@@ -485,7 +485,7 @@ impl Watcher {
         if live && !resynced {
             // The first quiet, live tick after a wake: the state is the
             // server's again. Say what changed while away.
-            if let Some((before, away_ms, away)) = self.asleep.take() {
+            if let Some((before, away_ms, away)) = self.absent.take() {
                 let away_ms = match (away, &before) {
                     // Offline since the last live tick: that long.
                     (Away::Offline, Some(b)) => now_ms - b.now_ms,

@@ -205,7 +205,7 @@ pub struct Client {
     notices: broadcast::Sender<Notice>,
     offset: Arc<Mutex<Option<i64>>>,
     synced_ms: Arc<std::sync::atomic::AtomicI64>,
-    heard_through: watch::Receiver<i64>,
+    heard_through: watch::Receiver<Option<i64>>,
     skew_ms: i64,
     event_id: String,
     task: tokio::task::JoinHandle<()>,
@@ -241,7 +241,7 @@ impl Client {
         let (cmd, cmd_rx) = mpsc::channel(256);
         let offset = Arc::new(Mutex::new(None));
         let synced_ms = Arc::new(std::sync::atomic::AtomicI64::new(synced_at));
-        let (heard_through, heard_rx) = watch::channel(i64::MIN);
+        let (heard_through, heard_rx) = watch::channel(None);
         let event_id = config.event_id.clone();
         let skew_ms = config.local_clock_skew_ms;
         let (power_tx, power_rx) = mpsc::channel(16);
@@ -329,20 +329,12 @@ impl Client {
     }
 
     /// The server instant through which this client has every change of
-    /// its event: the server said so in a pong, or a later change arrived.
-    /// A level crossed on the local clock at or before it really began (no
-    /// adjustment was on its way); see [`crate::alerts`].
-    pub fn heard_through_ms(&self) -> Option<i64> {
-        match *self.heard_through.borrow() {
-            i64::MIN => None,
-            t => Some(t),
-        }
-    }
-
-    /// Changes whenever [`Client::heard_through_ms`] moves on, so a screen
-    /// waiting to confirm a level it crossed can sound it at once rather
-    /// than at its next render tick.
-    pub fn heard_through_watch(&self) -> watch::Receiver<i64> {
+    /// its event (`None` before the first word): the server said so in a
+    /// pong, or a later change arrived. A level crossed on the local clock
+    /// at or before it really began (no adjustment was on its way); see
+    /// [`crate::alerts`]. A watch, so a screen waiting to confirm a level
+    /// it crossed sounds it the moment this moves on, not at its next tick.
+    pub fn heard_through_watch(&self) -> watch::Receiver<Option<i64>> {
         self.heard_through.clone()
     }
 
@@ -463,8 +455,8 @@ struct Actor {
     notices: broadcast::Sender<Notice>,
     offset: Arc<Mutex<Option<i64>>>,
     synced_ms: Arc<std::sync::atomic::AtomicI64>,
-    /// See [`Client::heard_through_ms`].
-    heard_through: watch::Sender<i64>,
+    /// See [`Client::heard_through_watch`].
+    heard_through: watch::Sender<Option<i64>>,
     cmd_rx: mpsc::Receiver<Cmd>,
     power_rx: mpsc::Receiver<PowerEvent>,
     /// When the connection was last lost (or the cache last synced).
@@ -716,7 +708,7 @@ impl Actor {
             bail!(QueueError::Display);
         }
         self.cache.push_op(&p)?;
-        let effects = self.sync.queue(p, steady_ms())?;
+        let effects = self.sync.queue(p, self.now())?;
         Ok(self.carry(effects))
     }
 
@@ -735,9 +727,10 @@ impl Actor {
 
     /// When the server's throttle ends, as a timer instant.
     fn throttle_deadline(&self) -> Option<tokio::time::Instant> {
-        self.sync.throttle_until_ms().map(|t| {
-            tokio::time::Instant::now() + Duration::from_millis((t - steady_ms()).max(0) as u64)
-        })
+        let now = self.now();
+        self.sync
+            .throttle_until_ms()
+            .map(|t| tokio::time::Instant::now() + Duration::from_millis((t - now).max(0) as u64))
     }
 
     fn ws_url(&self, token: &str) -> String {
@@ -753,7 +746,7 @@ impl Actor {
     /// time, or after the server forgot the token). A code the server
     /// refuses will not work on the next try either — a pairing code is
     /// single use — so a 401 signs the device out instead of retrying.
-    async fn login(&mut self) -> anyhow::Result<StoredSession> {
+    async fn login(&self) -> anyhow::Result<StoredSession> {
         if let Some(reason) = self.cache.signed_out(&self.cfg.server)? {
             return Err(SignedOutErr(reason).into());
         }
@@ -796,8 +789,19 @@ impl Actor {
             operator_id: s.operator_id,
         };
         self.cache.save_session(&self.cfg.server, &stored)?;
-        self.sync.set_display(stored.role == "display");
         Ok(stored)
+    }
+
+    /// The remembered session, or a new one by logging in. Its role is
+    /// the one the protocol state goes by from here: a person may have
+    /// joined again with another code meanwhile (see `signed_out`).
+    async fn session_to_use(&mut self) -> anyhow::Result<StoredSession> {
+        let session = match self.cache.session(&self.cfg.server)? {
+            Some(s) => s,
+            None => self.login().await?,
+        };
+        self.sync.set_display(session.role == "display");
+        Ok(session)
     }
 
     async fn connect(&mut self) -> anyhow::Result<Socket> {
@@ -805,10 +809,7 @@ impl Actor {
             return Err(SignedOutErr(reason).into());
         }
         for _ in 0..2 {
-            let session = match self.cache.session(&self.cfg.server)? {
-                Some(s) => s,
-                None => self.login().await?,
-            };
+            let session = self.session_to_use().await?;
             let url = self.ws_url(&session.token);
             let attempt = tokio::time::timeout(
                 Duration::from_secs(10),
@@ -1037,8 +1038,7 @@ impl Actor {
             let input = tokio::select! {
                 _ = poll.tick() => None,
                 () = &mut retry => return End::WsBlocked,
-                // A throttle ended: send what it held back now.
-                // (the next round sends the whole outbox).
+                // A throttle ended: the next round sends the whole outbox.
                 () = sleep_until_some(self.throttle_deadline()) => {
                     let held = self.sync.on_tick(self.now());
                     self.carry(held);
@@ -1087,13 +1087,9 @@ impl Actor {
     /// One exchange over HTTP: a time sample, the outbox in order, then the
     /// changes since the last applied seq (or a snapshot).
     async fn http_round(&mut self) -> anyhow::Result<()> {
-        let session = match self.cache.session(&self.cfg.server)? {
-            Some(s) => s,
-            None => self.login().await?,
-        };
+        let session = self.session_to_use().await?;
         let base = format!("{}/api/events/{}", self.cfg.server, self.cfg.event_id);
-        let skew = self.cfg.local_clock_skew_ms;
-        let sent = steady_ms() + skew;
+        let sent = self.now();
         let health: Value = self
             .http
             .get(format!("{}/api/health", self.cfg.server))
@@ -1143,7 +1139,7 @@ impl Actor {
         // request arrived; what this answer holds is complete at least
         // through the estimated server time of sending it (less a margin for
         // the estimate's error).
-        let asked_at = steady_ms() + skew + self.offset.lock().ok().and_then(|o| *o).unwrap_or(0);
+        let asked_at = self.now() + self.offset.lock().ok().and_then(|o| *o).unwrap_or(0);
         let seq = self.sync.replica().map(|r| r.seq);
         let mut snapshot = seq.is_none();
         if let Some(after) = seq {
@@ -1205,9 +1201,9 @@ impl Actor {
 
     fn heard_through(&self, t: i64) {
         self.heard_through.send_if_modified(|v| {
-            let later = t > *v;
+            let later = v.is_none_or(|v| t > v);
             if later {
-                *v = t;
+                *v = Some(t);
             }
             later
         });

@@ -294,7 +294,7 @@ impl SyncState {
                     state: *state,
                 });
                 self.dirty = true;
-                self.after_apply(&mut out);
+                self.after_apply(&mut out, false);
                 out.push(Effect::Notice(Notice::Snapshot { seq }));
             }
             ServerMsg::Change(c) => {
@@ -311,7 +311,7 @@ impl SyncState {
                 match r.apply(c.seq, &c.records) {
                     Applied::Applied => {
                         self.dirty = true;
-                        self.after_apply(&mut out);
+                        self.after_apply(&mut out, false);
                         out.push(Effect::Notice(Notice::Change {
                             seq: c.seq,
                             op_id: c.op_id,
@@ -371,7 +371,8 @@ impl SyncState {
                         self.acked.insert(op_id.clone(), (seq, p));
                     }
                 }
-                self.after_apply(&mut out);
+                // The op left the outbox (and may wait in `acked`).
+                self.after_apply(&mut out, true);
                 out.push(Effect::Notice(Notice::Accepted { op_id, seq }));
             }
             ServerMsg::Rejected {
@@ -440,11 +441,17 @@ impl SyncState {
     }
 
     /// The replica changed: acknowledged ops it now includes are confirmed.
-    fn after_apply(&mut self, out: &mut Vec<Effect>) {
+    /// The pending list is published only when it changed (the outbox did,
+    /// or this confirmed an acknowledged op): most changes are other
+    /// devices', and the list is cloned to publish it.
+    fn after_apply(&mut self, out: &mut Vec<Effect>, outbox_changed: bool) {
         let seq = self.replica.as_ref().map_or(0, |r| r.seq);
+        let before = self.acked.len();
         self.acked.retain(|_, (s, _)| *s > seq);
         out.push(Effect::PublishReplica);
-        out.push(Effect::PublishPending);
+        if outbox_changed || self.acked.len() != before {
+            out.push(Effect::PublishPending);
+        }
     }
 }
 
@@ -555,6 +562,17 @@ mod tests {
         }
     }
 
+    /// The server's "not now, again in `ms`" for op `id`.
+    fn rate_limited(id: &str, ms: u64) -> ServerMsg {
+        ServerMsg::Rejected {
+            op_id: id.into(),
+            error: "rate_limited".into(),
+            message: "slow down".into(),
+            current: None,
+            retry_after_ms: Some(ms),
+        }
+    }
+
     fn players(s: &SyncState) -> u64 {
         s.replica().map_or(0, |r| r.state.stats.players_remaining)
     }
@@ -593,6 +611,18 @@ mod tests {
         );
         s.on_server_msg(chg(bust(6, "y", 39)), 0);
         assert_eq!((s.replica().map(|r| r.seq), players(&s)), (Some(6), 39));
+    }
+
+    #[test]
+    fn the_pending_list_is_published_only_when_it_changes() {
+        let mut s = at_seq_5();
+        live(&mut s);
+        // Another device's change: nothing of ours moved.
+        let out = s.on_server_msg(chg(bust(6, "x", 39)), 0);
+        assert!(!out.contains(&Effect::PublishPending), "{out:?}");
+        s.queue(op("a"), 0).expect("queued");
+        let out = s.on_server_msg(ack(&bust(7, "a", 38)), 0);
+        assert!(out.contains(&Effect::PublishPending), "{out:?}");
     }
 
     #[test]
@@ -661,16 +691,7 @@ mod tests {
             assert_eq!(sent_ops(&s.queue(op(id), 0).expect("queued")), vec![id]);
         }
         for id in ["a", "b"] {
-            s.on_server_msg(
-                ServerMsg::Rejected {
-                    op_id: id.into(),
-                    error: "rate_limited".into(),
-                    message: "slow down".into(),
-                    current: None,
-                    retry_after_ms: Some(500),
-                },
-                1_000,
-            );
+            s.on_server_msg(rate_limited(id, 500), 1_000);
         }
         s.on_server_msg(ack(&bust(6, "c", 39)), 1_000);
         // Made while throttled: held with the others, not sent.
@@ -697,16 +718,7 @@ mod tests {
             }))
         );
         assert_eq!(sent_ops(&out), vec!["a", "b"]);
-        s.on_server_msg(
-            ServerMsg::Rejected {
-                op_id: "a".into(),
-                error: "rate_limited".into(),
-                message: "slow down".into(),
-                current: None,
-                retry_after_ms: Some(5_000),
-            },
-            100,
-        );
+        s.on_server_msg(rate_limited("a", 5_000), 100);
         s.on_disconnected();
         assert!(sent_ops(&s.on_connected(200)).is_empty(), "still throttled");
         assert_eq!(sent_ops(&s.on_tick(5_100)), vec!["a", "b"]);
