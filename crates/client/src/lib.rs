@@ -20,6 +20,7 @@ pub mod replica;
 pub mod sleep;
 pub mod sync;
 pub mod time;
+pub mod transport;
 pub mod venue;
 
 pub use backoff::Backoff;

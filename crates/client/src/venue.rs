@@ -15,14 +15,15 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use pitboss_core::protocol::{
-    AuditEntry, AuditList, CreateEvent, DeviceInfo, DeviceList, ErrorBody, EventSummary,
-    PairingCode, PairingList, PairingRequest, RevokeResult, SessionResponse,
+    AuditEntry, AuditList, CreateEvent, DeviceInfo, DeviceList, EventSummary, PairingCode,
+    PairingList, PairingRequest, RevokeResult,
 };
 use pitboss_core::Role;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::cache::{Cache, StoredSession};
 use crate::engine::{Client, Config};
+use crate::transport::{self, Credentials};
 
 /// Why a call to the server failed, in the terms the UI shows.
 #[derive(Debug, thiserror::Error)]
@@ -84,9 +85,14 @@ pub fn normalize_code(code: &str) -> String {
     pairing_digits(code).unwrap_or_else(|| code.trim().to_string())
 }
 
-/// The error body of a refused request, if it has one.
-pub(crate) fn error_body(bytes: &[u8]) -> Option<ErrorBody> {
-    serde_json::from_slice(bytes).ok()
+/// Why a device whose stored code the server refuses is signed out: a
+/// pairing code is single use; a long code was changed by the coordinator.
+pub fn refused_code_reason(join_code: &str) -> &'static str {
+    if is_pairing_code(join_code) {
+        PAIRING_SPENT
+    } else {
+        CODE_REFUSED
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -128,6 +134,7 @@ pub fn server_url(address: &str) -> Result<String, String> {
 
 pub struct Venue {
     cfg: VenueConfig,
+    creds: Credentials,
     cache: Cache,
     http: reqwest::Client,
 }
@@ -138,7 +145,18 @@ impl Venue {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()?;
-        Ok(Venue { cfg, cache, http })
+        let creds = Credentials {
+            server: cfg.server.clone(),
+            join_code: cfg.join_code.clone(),
+            name: cfg.name.clone(),
+            device: cfg.device.clone(),
+        };
+        Ok(Venue {
+            cfg,
+            creds,
+            cache,
+            http,
+        })
     }
 
     pub fn server(&self) -> &str {
@@ -150,55 +168,12 @@ impl Venue {
         self.cache.session(&self.cfg.server).ok().flatten()
     }
 
-    fn unreachable(&self, e: &reqwest::Error) -> VenueError {
-        let reason = if e.is_timeout() {
-            "no answer within 5 s".to_string()
-        } else if e.is_connect() {
-            "connection refused or no route".to_string()
-        } else {
-            e.to_string()
-        };
-        VenueError::Unreachable {
-            server: self.cfg.server.clone(),
-            reason,
-        }
-    }
-
-    async fn refused(r: reqwest::Response) -> VenueError {
-        let status = r.status().as_u16();
-        let header_retry = r
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(|s| s * 1000);
-        let bytes = r.bytes().await.unwrap_or_default();
-        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        let message = body["message"]
-            .as_str()
-            .unwrap_or("the server refused the request")
-            .to_string();
-        if status == 401 {
-            if body["revoked"].as_bool() == Some(true) {
-                return VenueError::SignedOut(REVOKED.into());
-            }
-            return VenueError::Unauthorized(message);
-        }
-        VenueError::Refused {
-            status,
-            code: body["error"].as_str().unwrap_or("invalid").to_string(),
-            message,
-            current: body.get("current").cloned(),
-            retry_after_ms: body["retry_after_ms"].as_u64().or(header_retry),
-        }
-    }
-
     /// Logs in with the join code (long or pairing) and remembers the
     /// session: what a person does on the join screen, so it also ends a
     /// signed-out state. Never called on the app's own behalf with a
     /// pairing code (see [`Venue::call`]).
     pub async fn login(&self) -> Result<StoredSession, VenueError> {
-        let stored = self.post_session().await?;
+        let stored = self.creds.log_in(&self.http, &self.cache).await?;
         self.cache.clear_signed_out(&self.cfg.server)?;
         Ok(stored)
     }
@@ -208,83 +183,29 @@ impl Venue {
         self.cache.signed_out(&self.cfg.server).ok().flatten()
     }
 
-    fn sign_out(&self, reason: &str) -> VenueError {
-        if let Err(e) = self
-            .cache
-            .mark_signed_out(&self.cfg.server, reason, crate::time::wall_ms())
-        {
-            tracing::warn!("cannot remember the sign-out: {e:#}");
-        }
-        VenueError::SignedOut(reason.to_string())
-    }
-
-    async fn post_session(&self) -> Result<StoredSession, VenueError> {
-        let r = self
-            .http
-            .post(format!("{}/api/session", self.cfg.server))
-            .json(&json!({"join_code": normalize_code(&self.cfg.join_code), "name": self.cfg.name, "device": self.cfg.device}))
-            .send()
-            .await
-            .map_err(|e| self.unreachable(&e))?;
-        if !r.status().is_success() {
-            return Err(Self::refused(r).await);
-        }
-        let s: SessionResponse = r.json().await.context("unreadable session answer")?;
-        let stored = StoredSession {
-            token: s.token,
-            role: s.role.as_str().to_string(),
-            operator_id: s.operator_id,
-        };
-        self.cache.save_session(&self.cfg.server, &stored)?;
-        Ok(stored)
-    }
-
-    /// The token to call with, logging in on the app's own behalf when
-    /// there is none. A signed-out device waits for a person; a code the
-    /// server refuses (a spent pairing code, a changed join code) signs the
-    /// device out rather than being tried again and again.
-    async fn token(&self) -> Result<String, VenueError> {
-        if let Some(reason) = self.signed_out() {
-            return Err(VenueError::SignedOut(reason));
-        }
-        if let Some(s) = self.stored_session() {
-            return Ok(s.token);
-        }
-        match self.post_session().await {
-            Ok(s) => Ok(s.token),
-            Err(VenueError::Unauthorized(_)) => {
-                Err(self.sign_out(if is_pairing_code(&self.cfg.join_code) {
-                    PAIRING_SPENT
-                } else {
-                    CODE_REFUSED
-                }))
-            }
-            Err(VenueError::SignedOut(reason)) => Err(self.sign_out(&reason)),
-            Err(e) => Err(e),
-        }
-    }
-
     /// Sends an authorised request, logging in again once if the server no
-    /// longer knows the token. A revoked token signs the
-    /// device out instead: a coordinator cut it off on purpose.
+    /// longer knows the token. A revoked token signs the device out
+    /// instead: a coordinator cut it off on purpose.
     async fn call(
         &self,
         build: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, VenueError> {
         for attempt in 0..2 {
-            let token = self.token().await?;
+            let token = self.creds.session(&self.http, &self.cache).await?.token;
             let r = build(&self.http, &self.cfg.server)
                 .bearer_auth(token)
                 .send()
                 .await
-                .map_err(|e| self.unreachable(&e))?;
+                .map_err(|e| transport::unreachable(&self.cfg.server, &e))?;
             if r.status().is_success() {
                 return Ok(r);
             }
-            match Self::refused(r).await {
-                VenueError::SignedOut(reason) => return Err(self.sign_out(&reason)),
-                VenueError::Unauthorized(_) if attempt == 0 => {
-                    self.cache.forget_session(&self.cfg.server)?;
+            match transport::refused(r).await {
+                e @ (VenueError::SignedOut(_) | VenueError::Unauthorized(_)) => {
+                    match self.creds.unauthorized(&self.cache, e) {
+                        VenueError::Unauthorized(_) if attempt == 0 => {}
+                        e => return Err(e),
+                    }
                 }
                 e => return Err(e),
             }
