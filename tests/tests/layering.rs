@@ -1,5 +1,5 @@
 //! The shared crates must never depend on Tauri: tests, benchmarks and the
-//! standalone server run them headless (STYLE.md).
+//! standalone server run them headless.
 
 use std::process::Command;
 
@@ -56,7 +56,16 @@ fn the_shared_crates_do_not_depend_on_tauri() -> Result<()> {
         ])
         .current_dir(pitboss_system_tests::workspace_root())
         .output()?;
+    ensure!(
+        out.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let tree = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        tree.lines().count() > 1,
+        "cargo tree printed nothing for pitboss-core"
+    );
     ensure!(
         !tree
             .lines()

@@ -25,6 +25,7 @@
 //! [`crate::time`]), so it is logged and passed over, never a resync.
 
 use std::fmt::Debug;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -300,48 +301,53 @@ async fn watch_logind(bus: LogindBus, _tx: mpsc::Sender<PowerEvent>) -> anyhow::
     Ok(())
 }
 
+/// Clocks that stand still until moved by hand: what a test uses to play
+/// a suspend, or a time sync, on a machine that can do neither on demand
+/// (`SIGSTOP` stops monotonic time too, so it does not look like a sleep).
+#[derive(Debug, Default)]
+pub struct ManualClocks {
+    boot: AtomicI64,
+    mono: AtomicI64,
+    wall: AtomicI64,
+}
+
+impl ManualClocks {
+    /// The machine ran for `ms`: every clock advanced.
+    pub fn run(&self, ms: i64) {
+        self.boot.fetch_add(ms, Ordering::SeqCst);
+        self.mono.fetch_add(ms, Ordering::SeqCst);
+        self.wall.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    /// Suspended for `ms`: monotonic stood still, the others ran.
+    pub fn suspend(&self, ms: i64) {
+        self.boot.fetch_add(ms, Ordering::SeqCst);
+        self.wall.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    /// A time sync (or a person) set the wall clock by `ms`.
+    pub fn set_wall(&self, ms: i64) {
+        self.wall.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clocks for ManualClocks {
+    fn boottime_ms(&self) -> i64 {
+        self.boot.load(Ordering::SeqCst)
+    }
+    fn monotonic_ms(&self) -> i64 {
+        self.mono.load(Ordering::SeqCst)
+    }
+    fn wall_ms(&self) -> i64 {
+        self.wall.load(Ordering::SeqCst)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicI64, Ordering};
 
-    /// Three clocks moved by hand.
-    #[derive(Debug, Default)]
-    struct Manual {
-        boot: AtomicI64,
-        mono: AtomicI64,
-        wall: AtomicI64,
-    }
-    impl Manual {
-        /// The machine ran for `ms`: every clock advanced.
-        fn run(&self, ms: i64) {
-            self.boot.fetch_add(ms, Ordering::SeqCst);
-            self.mono.fetch_add(ms, Ordering::SeqCst);
-            self.wall.fetch_add(ms, Ordering::SeqCst);
-        }
-        /// Suspended for `ms`: monotonic stood still, the others ran.
-        fn suspend(&self, ms: i64) {
-            self.boot.fetch_add(ms, Ordering::SeqCst);
-            self.wall.fetch_add(ms, Ordering::SeqCst);
-        }
-        /// A time sync (or a person) set the wall clock by `ms`.
-        fn set_wall(&self, ms: i64) {
-            self.wall.fetch_add(ms, Ordering::SeqCst);
-        }
-    }
-    impl Clocks for Manual {
-        fn boottime_ms(&self) -> i64 {
-            self.boot.load(Ordering::SeqCst)
-        }
-        fn monotonic_ms(&self) -> i64 {
-            self.mono.load(Ordering::SeqCst)
-        }
-        fn wall_ms(&self) -> i64 {
-            self.wall.load(Ordering::SeqCst)
-        }
-    }
-
-    fn hb(c: &Arc<Manual>) -> Heartbeat {
+    fn hb(c: &Arc<ManualClocks>) -> Heartbeat {
         Heartbeat::new(
             c.clone(),
             Duration::from_secs(1),
@@ -358,7 +364,7 @@ mod tests {
 
     #[test]
     fn steady_beats_are_quiet_even_when_a_little_late() {
-        let c = Arc::new(Manual::default());
+        let c = Arc::new(ManualClocks::default());
         let mut h = hb(&c);
         for late in [0, 40, 900, 2_000, 10] {
             c.run(1_000 + late);
@@ -369,7 +375,7 @@ mod tests {
     #[test]
     fn a_suspend_is_seen_although_the_beat_is_on_time() {
         // Monotonic stopped for 45 minutes; the tokio timer fired "on time".
-        let c = Arc::new(Manual::default());
+        let c = Arc::new(ManualClocks::default());
         let mut h = hb(&c);
         c.run(1_000);
         assert_eq!(h.beat(), None);
@@ -383,7 +389,7 @@ mod tests {
     #[test]
     fn a_stopped_process_is_seen_by_the_late_beat() {
         // SIGSTOP: every clock ran, the process did not.
-        let c = Arc::new(Manual::default());
+        let c = Arc::new(ManualClocks::default());
         let mut h = hb(&c);
         c.run(20_000);
         assert_eq!(woke(h.beat()), Some(19_000));
@@ -392,7 +398,7 @@ mod tests {
     #[test]
     fn a_wall_clock_step_either_way_is_a_step_and_never_a_wake() {
         for by in [300_000, -300_000, -2_000, 2_000, 3_600_000] {
-            let c = Arc::new(Manual::default());
+            let c = Arc::new(ManualClocks::default());
             let mut h = hb(&c);
             c.run(1_000);
             assert_eq!(h.beat(), None);
@@ -413,7 +419,7 @@ mod tests {
 
     #[test]
     fn a_suspend_is_not_a_step_although_the_wall_clock_moved_by_as_much() {
-        let c = Arc::new(Manual::default());
+        let c = Arc::new(ManualClocks::default());
         let mut h = hb(&c);
         c.run(1_000);
         h.beat();
@@ -426,7 +432,7 @@ mod tests {
     fn a_slewing_time_sync_is_neither() {
         // NTP slews small corrections at up to 500 ppm: half a millisecond
         // per beat, far under the step threshold, for as long as it takes.
-        let c = Arc::new(Manual::default());
+        let c = Arc::new(ManualClocks::default());
         let mut h = hb(&c);
         for _ in 0..1_000 {
             c.run(1_000);
@@ -439,7 +445,7 @@ mod tests {
     fn a_wake_whose_wall_clock_was_also_corrected_is_a_wake() {
         // The RTC drifted while asleep and a sync fixed it on wake: the
         // client resyncs for the suspend; the step adds nothing to that.
-        let c = Arc::new(Manual::default());
+        let c = Arc::new(ManualClocks::default());
         let mut h = hb(&c);
         c.run(1_000);
         h.beat();

@@ -7,27 +7,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
+use common::{accepted as op, server, COORD, DEALER};
 use pitboss_client::alerts::{Alert, Sound, Watcher};
-use pitboss_client::{Client, Config, Outcome, Status};
+use pitboss_client::{Client, Config, Status};
 use pitboss_core::clock::position;
 use pitboss_core::Op;
 
-const COORD: &str = "COORD-1111";
-const DEALER: &str = "DEAL-2222";
-
-async fn server(dir: &Path) -> Result<pitboss_server::Server> {
-    let mut c = pitboss_server::Config::new("127.0.0.1:0".parse()?, dir.to_path_buf());
-    c.coordinator_code = Some(COORD.into());
-    c.dealer_code = Some(DEALER.into());
-    c.demo = true;
-    c.synchronous = pitboss_server::Synchronous::Normal;
-    pitboss_server::start(c).await
-}
-
 fn config(addr: std::net::SocketAddr, code: &str, event: &str, cache: &Path) -> Config {
-    let mut cfg = Config::new(&format!("http://{addr}"), code, event, cache.to_path_buf());
-    cfg.backoff_min = Duration::from_millis(50);
-    cfg.backoff_max = Duration::from_millis(200);
+    let mut cfg = common::config(addr, code, event, cache);
     cfg.ping_every = Duration::from_millis(300);
     cfg.dead_after = Duration::from_secs(1);
     cfg
@@ -43,13 +30,6 @@ async fn watch_for(d: Duration, screens: &mut [(&Client, &mut Watcher, &mut Vec<
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn op(c: &Client, op: Op) -> Result<u64> {
-    match c.submit_and_wait(op, Duration::from_secs(5)).await? {
-        Outcome::Accepted { seq } => Ok(seq),
-        o => anyhow::bail!("refused: {o:?}"),
     }
 }
 

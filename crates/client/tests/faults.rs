@@ -10,53 +10,15 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use pitboss_client::{Client, Config, Notice, Outcome, Status};
+use common::{accepted, seq_of, server, wait_seq, COORD, DEALER};
+use pitboss_client::{Client, Config, Notice, Status};
 use pitboss_core::Op;
 use pitboss_faultproxy::Link;
 
-const COORD: &str = "COORD-1111";
-const DEALER: &str = "DEAL-2222";
-
-async fn server(dir: &Path) -> Result<pitboss_server::Server> {
-    let mut c = pitboss_server::Config::new("127.0.0.1:0".parse()?, dir.to_path_buf());
-    c.coordinator_code = Some(COORD.into());
-    c.dealer_code = Some(DEALER.into());
-    c.demo = true;
-    c.synchronous = pitboss_server::Synchronous::Normal;
-    pitboss_server::start(c).await
-}
-
 fn config(addr: std::net::SocketAddr, code: &str, event: &str, cache: &Path) -> Config {
-    let mut cfg = Config::new(&format!("http://{addr}"), code, event, cache.to_path_buf());
-    cfg.backoff_min = Duration::from_millis(50);
+    let mut cfg = common::config(addr, code, event, cache);
     cfg.backoff_max = Duration::from_millis(500);
     cfg
-}
-
-fn seq_of(c: &Client) -> u64 {
-    c.replica().borrow().as_ref().map_or(0, |r| r.seq)
-}
-
-async fn wait_seq(c: &Client, seq: u64, within: Duration) -> Result<Duration> {
-    let t = Instant::now();
-    let mut r = c.replica();
-    tokio::time::timeout(within, async {
-        while r.borrow_and_update().as_ref().map_or(0, |r| r.seq) < seq {
-            if r.changed().await.is_err() {
-                break;
-            }
-        }
-    })
-    .await
-    .with_context(|| format!("still at seq {} (want {seq})", seq_of(c)))?;
-    Ok(t.elapsed())
-}
-
-async fn accepted(c: &Client, op: Op) -> Result<u64> {
-    match c.submit_and_wait(op, Duration::from_secs(10)).await? {
-        Outcome::Accepted { seq } => Ok(seq),
-        o => bail!("refused: {o:?}"),
-    }
 }
 
 /// The access point hands the laptop off and the old path stops: the socket

@@ -1,62 +1,24 @@
 //! The sync engine against a real server (in-process, over real sockets).
 
-use std::net::SocketAddr;
+mod common;
+
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use pitboss_client::{Client, Config, Notice, Outcome, Status};
+use common::{server, wait_seq, COORD, DEALER};
+use pitboss_client::{Client, Notice, Outcome, Status};
 use pitboss_core::Op;
-
-const COORD: &str = "COORD-1111";
-const DEALER: &str = "DEAL-2222";
-
-async fn server(dir: &Path, listen: SocketAddr) -> Result<pitboss_server::Server> {
-    let mut c = pitboss_server::Config::new(listen, dir.to_path_buf());
-    c.coordinator_code = Some(COORD.into());
-    c.dealer_code = Some(DEALER.into());
-    c.demo = true;
-    c.synchronous = pitboss_server::Synchronous::Normal;
-    pitboss_server::start(c).await
-}
 
 fn client(server: &pitboss_server::Server, code: &str, cache: &Path) -> Result<Client> {
     let event = server.demo_event_id().context("demo event")?;
-    let mut cfg = Config::new(
-        &format!("http://{}", server.local_addr()),
-        code,
-        event,
-        cache.to_path_buf(),
-    );
-    cfg.backoff_min = Duration::from_millis(50);
-    cfg.backoff_max = Duration::from_millis(300);
-    Client::start(cfg)
-}
-
-async fn wait_seq(c: &Client, seq: u64) -> Result<()> {
-    let mut rx = c.replica();
-    tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            if rx
-                .borrow_and_update()
-                .as_ref()
-                .is_some_and(|r| r.seq >= seq)
-            {
-                return;
-            }
-            if rx.changed().await.is_err() {
-                return;
-            }
-        }
-    })
-    .await
-    .with_context(|| format!("replica never reached seq {seq}"))
+    Client::start(common::config(server.local_addr(), code, event, cache))
 }
 
 #[tokio::test]
 async fn two_clients_converge_and_an_own_op_applies_once() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let srv = server(&dir.path().join("srv"), "127.0.0.1:0".parse()?).await?;
+    let srv = server(&dir.path().join("srv")).await?;
     let a = client(&srv, COORD, &dir.path().join("a.db"))?;
     let b = client(&srv, DEALER, &dir.path().join("b.db"))?;
     a.wait_status(Duration::from_secs(5), |s| *s == Status::Live)
@@ -91,7 +53,7 @@ async fn two_clients_converge_and_an_own_op_applies_once() -> Result<()> {
     let Outcome::Accepted { seq: created } = out else {
         anyhow::bail!("{out:?}")
     };
-    wait_seq(&a, created).await?;
+    wait_seq(&a, created, Duration::from_secs(5)).await?;
     let inc = a
         .replica()
         .borrow()
@@ -120,8 +82,8 @@ async fn two_clients_converge_and_an_own_op_applies_once() -> Result<()> {
     let Outcome::Accepted { seq: last } = out else {
         anyhow::bail!("{out:?}")
     };
-    wait_seq(&a, last).await?;
-    wait_seq(&b, last).await?;
+    wait_seq(&a, last, Duration::from_secs(5)).await?;
+    wait_seq(&b, last, Duration::from_secs(5)).await?;
     let ra = a.replica().borrow().clone().context("a state")?;
     let rb = b.replica().borrow().clone().context("b state")?;
     ensure!(ra.state == rb.state && ra.seq == rb.seq, "replicas differ");
@@ -171,7 +133,7 @@ async fn two_clients_converge_and_an_own_op_applies_once() -> Result<()> {
 async fn offline_work_survives_a_host_restart_and_applies_once() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("srv");
-    let srv = server(&data, "127.0.0.1:0".parse()?).await?;
+    let srv = server(&data).await?;
     let addr = srv.local_addr();
     let event = srv.demo_event_id().context("demo")?.to_string();
     let cache = dir.path().join("dealer.db");
@@ -197,12 +159,7 @@ async fn offline_work_survives_a_host_restart_and_applies_once() -> Result<()> {
     ensure!(c.pending().borrow().len() == 3, "three pending bust-outs");
     // The app is closed and opened again while the host is still down.
     c.shutdown().await;
-    let c = {
-        let mut cfg = Config::new(&format!("http://{addr}"), DEALER, &event, cache.clone());
-        cfg.backoff_min = Duration::from_millis(50);
-        cfg.backoff_max = Duration::from_millis(300);
-        Client::start(cfg)?
-    };
+    let c = { Client::start(common::config(addr, DEALER, &event, &cache))? };
     ensure!(
         c.replica().borrow().as_ref().map(|r| r.seq) == Some(seq0),
         "cached state shown at once"
@@ -213,10 +170,10 @@ async fn offline_work_survives_a_host_restart_and_applies_once() -> Result<()> {
     );
 
     // The host comes back on the same address and store.
-    let srv = server(&data, addr).await?;
+    let srv = common::server_with(&data, |c| c.listen = addr).await?;
     c.wait_status(Duration::from_secs(5), |s| *s == Status::Live)
         .await?;
-    wait_seq(&c, seq0 + 3).await?;
+    wait_seq(&c, seq0 + 3, Duration::from_secs(5)).await?;
     tokio::time::timeout(Duration::from_secs(5), async {
         let mut p = c.pending();
         while !p.borrow_and_update().is_empty() {
@@ -245,15 +202,10 @@ async fn offline_work_survives_a_host_restart_and_applies_once() -> Result<()> {
 #[tokio::test]
 async fn screens_with_wrong_clocks_show_the_same_clock() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let srv = server(&dir.path().join("srv"), "127.0.0.1:0".parse()?).await?;
+    let srv = server(&dir.path().join("srv")).await?;
     let event = srv.demo_event_id().context("demo")?.to_string();
     let start = |code: &str, name: &str, skew_ms: i64| {
-        let mut cfg = Config::new(
-            &format!("http://{}", srv.local_addr()),
-            code,
-            &event,
-            dir.path().join(name),
-        );
+        let mut cfg = common::config(srv.local_addr(), code, &event, &dir.path().join(name));
         cfg.local_clock_skew_ms = skew_ms;
         Client::start(cfg)
     };

@@ -14,30 +14,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
+use common::{server, server_with, COORD, DEALER};
 use pitboss_client::venue::{PAIRING_SPENT, REVOKED};
 use pitboss_client::{Client, Config, Notice, Outcome, Status, Venue, VenueConfig, VenueError};
 use pitboss_core::{Op, Role};
 use pitboss_faultproxy::Link;
-
-const COORD: &str = "COORD-5151";
-const DEALER: &str = "DEAL-6262";
-
-async fn server(dir: &Path) -> Result<pitboss_server::Server> {
-    server_with(dir, pitboss_server::LimitConfig::default()).await
-}
-
-async fn server_with(
-    dir: &Path,
-    limits: pitboss_server::LimitConfig,
-) -> Result<pitboss_server::Server> {
-    let mut c = pitboss_server::Config::new("127.0.0.1:0".parse()?, dir.to_path_buf());
-    c.limits = limits;
-    c.coordinator_code = Some(COORD.into());
-    c.dealer_code = Some(DEALER.into());
-    c.demo = true;
-    c.synchronous = pitboss_server::Synchronous::Normal;
-    pitboss_server::start(c).await
-}
 
 fn venue(base: &str, code: &str, name: &str, device: &str, cache: &Path) -> Result<Venue> {
     Venue::new(VenueConfig {
@@ -50,11 +31,9 @@ fn venue(base: &str, code: &str, name: &str, device: &str, cache: &Path) -> Resu
 }
 
 fn config(base: &str, code: &str, event: &str, cache: &Path, name: &str) -> Config {
-    let mut cfg = Config::new(base, code, event, cache.to_path_buf());
+    let mut cfg = common::config_at(base, code, event, cache);
     cfg.name = name.into();
     cfg.device = format!("{name}-laptop");
-    cfg.backoff_min = Duration::from_millis(50);
-    cfg.backoff_max = Duration::from_millis(300);
     cfg
 }
 
@@ -406,7 +385,7 @@ async fn over_the_http_fallback_a_throttled_op_also_waits_and_goes_again() -> Re
         ops_burst_per_connection: 10,
         ..pitboss_server::LimitConfig::default()
     };
-    let srv = server_with(&dir.path().join("srv"), limits).await?;
+    let srv = server_with(&dir.path().join("srv"), |c| c.limits = limits).await?;
     let event = srv.demo_event_id().context("demo")?.to_string();
     let proxy = common::Proxy::start(srv.local_addr()).await?;
     proxy.set_links(Link::wifi(2, 1));

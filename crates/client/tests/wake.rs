@@ -14,53 +14,21 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
+use common::{accepted as op, seq_of, server, COORD, DEALER};
 use pitboss_client::alerts::Watcher;
-use pitboss_client::sleep::{Clocks, LogindBus, WakeSource};
-use pitboss_client::{Client, Config, Notice, Outcome, Status};
+use pitboss_client::sleep::{LogindBus, ManualClocks, WakeSource};
+use pitboss_client::{Client, Config, Notice, Status};
 use pitboss_core::Op;
-
-const COORD: &str = "COORD-1111";
-const DEALER: &str = "DEAL-2222";
-
-/// Clocks that stand still until a test moves them.
-#[derive(Debug, Default)]
-struct Manual {
-    boot: AtomicI64,
-    mono: AtomicI64,
-}
-
-impl Clocks for Manual {
-    fn boottime_ms(&self) -> i64 {
-        self.boot.load(Ordering::SeqCst)
-    }
-    fn monotonic_ms(&self) -> i64 {
-        self.mono.load(Ordering::SeqCst)
-    }
-    /// A wall clock nobody sets: it runs with the boot clock.
-    fn wall_ms(&self) -> i64 {
-        self.boot.load(Ordering::SeqCst)
-    }
-}
-
-async fn server(dir: &Path) -> Result<pitboss_server::Server> {
-    let mut c = pitboss_server::Config::new("127.0.0.1:0".parse()?, dir.to_path_buf());
-    c.coordinator_code = Some(COORD.into());
-    c.dealer_code = Some(DEALER.into());
-    c.demo = true;
-    c.synchronous = pitboss_server::Synchronous::Normal;
-    pitboss_server::start(c).await
-}
 
 fn sleeper_config(
     addr: std::net::SocketAddr,
     event: &str,
     cache: &Path,
-    clocks: Arc<Manual>,
+    clocks: Arc<ManualClocks>,
     logind: LogindBus,
 ) -> Config {
     let mut cfg = Config::new(
@@ -78,17 +46,6 @@ fn sleeper_config(
     cfg.sleep.heartbeat_every = Duration::from_millis(200);
     cfg.sleep.logind = logind;
     cfg
-}
-
-async fn op(c: &Client, op: Op) -> Result<u64> {
-    match c.submit_and_wait(op, Duration::from_secs(5)).await? {
-        Outcome::Accepted { seq } => Ok(seq),
-        o => anyhow::bail!("refused: {o:?}"),
-    }
-}
-
-fn seq_of(c: &Client) -> u64 {
-    c.replica().borrow().as_ref().map_or(0, |r| r.seq)
 }
 
 /// What the stalled client's screen does until it shows `seq`: the time it
@@ -130,7 +87,7 @@ async fn a_jump_of_boottime_resyncs_at_once_without_a_sound() -> Result<()> {
     let srv = server(&dir.path().join("srv")).await?;
     let event = srv.demo_event_id().context("demo")?.to_string();
     let proxy = common::Proxy::start(srv.local_addr()).await?;
-    let clocks = Arc::new(Manual::default());
+    let clocks = Arc::new(ManualClocks::default());
     let mut coord = Config::new(
         &format!("http://{}", srv.local_addr()),
         COORD,
@@ -167,7 +124,7 @@ async fn a_jump_of_boottime_resyncs_at_once_without_a_sound() -> Result<()> {
 
     // The lid opens: BOOTTIME moved 10 minutes, MONOTONIC did not.
     let mut notices = b.notices();
-    clocks.boot.fetch_add(10 * 60_000, Ordering::SeqCst);
+    clocks.suspend(10 * 60_000);
     let (took, source, alerts) =
         until_resynced(&b, &mut wb, &mut notices, last, Duration::from_secs(2)).await?;
     ensure!(source == Some(WakeSource::Heartbeat), "woke by {source:?}");
@@ -294,7 +251,7 @@ async fn logind_prepare_for_sleep_resyncs_at_once() -> Result<()> {
         proxy.addr(),
         &event,
         &dir.path().join("b.db"),
-        Arc::new(Manual::default()),
+        Arc::new(ManualClocks::default()),
         LogindBus::Address(logind.address.clone()),
     ))?;
     for c in [&a, &b] {
