@@ -229,7 +229,7 @@ impl Role {
         }
     }
 
-    /// Every role, in the order the role table in `docs/protocol.md` lists them.
+    /// Every role, in the order the role table in `docs/protocol/auth.md` lists them.
     pub const ALL: [Role; 3] = [Role::Coordinator, Role::Dealer, Role::Display];
 
     pub fn parse(s: &str) -> Option<Role> {
