@@ -1,4 +1,4 @@
-//! The real app on a joined laptop when the host goes away (rules 9 and 10),
+//! The real app on a joined laptop when the host goes away (rules 9 and 10 of docs/architecture.md),
 //! driven through WebDriver like a director would:
 //!
 //! the host is killed (`kill -9`) → the app says "Host unreachable since …",

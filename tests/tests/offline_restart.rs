@@ -1,4 +1,4 @@
-//! Offline work that outlives the app (rule 10): a dealer's client loses the
+//! Offline work that outlives the app (rule 10 of docs/architecture.md): a dealer's client loses the
 //! host, records bust-outs and incidents, is killed with `kill -9` and
 //! started again while the host is still away, and the host itself is killed
 //! and restarted. When the host is back, every pending op is applied exactly

@@ -1,6 +1,7 @@
 //! A dealer's laptop that stops running for 20 s (SIGSTOP: the process does
-//! not run, as in a suspend; PLATFORM.md says why the suspend signature itself
-//! is tested with an injected clock in `crates/client/tests/wake.rs`) while the
+//! not run, as in a suspend; but a stopped process's boot and monotonic
+//! clocks advance together, unlike a real suspend's, so the suspend signature
+//! itself is tested with injected clocks in `crates/client/tests/wake.rs`) while the
 //! clock crosses a level and other devices change the event. After SIGCONT
 //! it must have the server's state within 2 s, show the same clock as the
 //! server, report the level it slept through, and make no sound for it.

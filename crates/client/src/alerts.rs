@@ -1,4 +1,4 @@
-//! When a screen may make a sound (rule 7).
+//! When a screen may make a sound (rule 7 of docs/architecture.md).
 //!
 //! A sound means "the level on this screen just changed while you were
 //! watching": the local clock crossed a boundary, or a coordinator moved the

@@ -2,11 +2,14 @@
 //! venue server. It knows nothing of Tauri, so tests and benchmarks can run
 //! many headless clients.
 //!
-//! - [`Replica`]: the one update path (rule 2).
+//! - [`sync`]: the client protocol without I/O (acks, gaps, outbox, pings).
+//! - [`Client`] ([`engine`]): the handle, and the connection actor that
+//!   carries out what `sync` decides over a [`transport`] link.
+//! - [`Replica`]: the one way the client's state changes (rule 2 of
+//!   docs/architecture.md).
 //! - [`Cache`]: last known state, session token, durable outbox.
 //! - [`OffsetEstimator`]: server time from ping/pong (rule 6).
 //! - [`Backoff`]: capped, jittered reconnect delays (rule 8).
-//! - [`Client`]: the connection actor tying them together.
 //! - [`Venue`]: login, event list and creation before following an event.
 //! - [`alerts`]: when a screen may make a sound (rule 7).
 //! - [`sleep`]: noticing that the machine slept (rule 9).

@@ -1,5 +1,5 @@
 //! Server-time estimate from ping/pong, so every screen computes the same
-//! clock from the same anchor (rule 6).
+//! clock from the same anchor (rule 6 of docs/architecture.md).
 //!
 //! Each pong gives `offset = server_time - (sent + received) / 2`, which is
 //! wrong by at most half the round trip. Of the recent samples the one with

@@ -1,4 +1,4 @@
-//! The client's copy of one event, and the one way it changes (rule 2).
+//! The client's copy of one event, and the one way it changes (rule 2 of docs/architecture.md).
 //!
 //! State changes only by applying sequenced messages: a snapshot replaces
 //! everything; a change with seq = last + 1 replaces the records it carries;

@@ -1,4 +1,4 @@
-//! Noticing that this machine slept (rule 9).
+//! Noticing that this machine slept (rule 9 of docs/architecture.md).
 //!
 //! A laptop whose lid closed between levels wakes with a socket that looks
 //! open but is dead, a clock offset that may be stale, and a screen that
@@ -8,7 +8,7 @@
 //! Two ways to notice, both feeding the same [`Wake`]:
 //!
 //! - the OS: logind's `PrepareForSleep(false)` on the system bus (Linux,
-//!   when there is a system bus; [`watch_logind`]);
+//!   when there is a system bus; `watch_logind`);
 //! - everywhere, a [`Heartbeat`]: a beat every second measured on a clock
 //!   that keeps counting through suspend (`CLOCK_BOOTTIME` on Linux). Tokio's
 //!   timers and `std::time::Instant` run on `CLOCK_MONOTONIC`, which stops

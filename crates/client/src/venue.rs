@@ -171,7 +171,7 @@ impl Venue {
     /// Logs in with the join code (long or pairing) and remembers the
     /// session: what a person does on the join screen, so it also ends a
     /// signed-out state. Never called on the app's own behalf with a
-    /// pairing code (see [`Venue::call`]).
+    /// pairing code (see `Venue::call`).
     pub async fn login(&self) -> Result<StoredSession, VenueError> {
         let stored = self.creds.log_in(&self.http, &self.cache).await?;
         self.cache.clear_signed_out(&self.cfg.server)?;

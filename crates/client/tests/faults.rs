@@ -1,4 +1,4 @@
-//! A venue's network between the client and a real server (rules 5, 8, 10):
+//! A venue's network between the client and a real server (rules 5, 8 and 10 of docs/architecture.md):
 //! half-open sockets, a lost acknowledgement, and a proxy that refuses
 //! WebSocket upgrades. All through the fault proxy, with Wi-Fi latency.
 

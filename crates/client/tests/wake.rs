@@ -1,4 +1,4 @@
-//! Sleep and wake (rule 9), against a real server over real sockets.
+//! Sleep and wake (rule 9 of docs/architecture.md), against a real server over real sockets.
 //!
 //! A laptop that wakes holds a socket that looks open but is dead. Here the
 //! proxy stalls the client's connection (nothing closes, nothing passes)

@@ -1,7 +1,7 @@
 //! The tournament clock as data, and the one pure function that says where it
 //! is at any instant.
 //!
-//! The server never broadcasts ticks (rule 6). It stores an *anchor*: the level
+//! The server never broadcasts ticks (rule 6 of docs/architecture.md). It stores an *anchor*: the level
 //! and the time remaining at a server instant, and whether the clock runs from
 //! there. Every screen calls [`position`] with its estimate of server time, so
 //! the wall, the director and every dealer show the same second without a

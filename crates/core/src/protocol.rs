@@ -1,5 +1,6 @@
 //! Wire types shared by the server and every client. Names and fields here
-//! are the public contract of `API.md`: fields may be added, never renamed.
+//! are a public contract (`docs/protocol/`) that outside scripts rely on:
+//! fields may be added, never renamed or removed.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

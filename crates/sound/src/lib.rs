@@ -1,4 +1,4 @@
-//! Alert sounds (rule 7): synthesised tones, played by rodio on a thread of
+//! Alert sounds (rule 7 of docs/architecture.md): synthesised tones, played by rodio on a thread of
 //! their own so a slow or missing audio device never blocks the clock.
 //!
 //! No audio device is a normal state on a venue laptop with its speakers

@@ -1,5 +1,5 @@
 //! A client of one event: the [`Client`] handle the app and tests hold,
-//! and the connection actor behind it ([`actor`]), one task that owns the
+//! and the connection actor behind it (`actor`), one task that owns the
 //! link, the replica and the cache. Every other part talks to it through
 //! channels (a bounded sender of requests, state in `watch` channels).
 //!
@@ -59,7 +59,7 @@ pub struct Config {
     /// a laptop whose clock is minutes off, which the server-time offset
     /// must cancel.
     pub local_clock_skew_ms: i64,
-    /// How sleep and wake are noticed (rule 9).
+    /// How sleep and wake are noticed (rule 9 of docs/architecture.md).
     pub sleep: SleepConfig,
     /// With the WebSocket blocked (Degraded), how often to poll over HTTP.
     pub http_poll_every: Duration,
@@ -122,7 +122,7 @@ pub enum Notice {
     /// The state was replaced by a snapshot: a resync, never an alert.
     Snapshot { seq: u64 },
     /// A change was applied. `live` is false while catching up after a
-    /// (re)subscribe: replays must not sound alerts (rule 7).
+    /// (re)subscribe: replays must not sound alerts (rule 7 of docs/architecture.md).
     Change {
         seq: u64,
         op_id: String,

@@ -414,3 +414,58 @@ fn links_between_the_reference_pages_lead_somewhere() -> Result<()> {
     anyhow::ensure!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
     Ok(())
 }
+
+#[test]
+fn every_test_and_file_the_architecture_names_exists() -> Result<()> {
+    let root = pitboss_system_tests::workspace_root();
+    let page = std::fs::read_to_string(root.join("docs/architecture.md"))?;
+    let mut sources = String::new();
+    let mut names = BTreeSet::new();
+    let mut stack = vec![
+        root.join("crates"),
+        root.join("tests"),
+        root.join("src-tauri/src"),
+    ];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir)? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                sources.push_str(&std::fs::read_to_string(&p)?);
+                if let Some(n) = p.file_name() {
+                    names.insert(n.to_string_lossy().to_string());
+                }
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    let mut named = 0;
+    for quoted in page.split('`').skip(1).step_by(2) {
+        if quoted.ends_with(".rs") && !quoted.contains('/') {
+            named += 1;
+            if !names.contains(quoted) {
+                missing.push(format!("file {quoted}"));
+            }
+        } else if quoted.matches('_').count() >= 3
+            && quoted
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            named += 1;
+            if !sources.contains(&format!("fn {quoted}(")) {
+                missing.push(format!("test {quoted}"));
+            }
+        }
+    }
+    anyhow::ensure!(
+        named > 20,
+        "only {named} tests and files named: is the page there?"
+    );
+    anyhow::ensure!(
+        missing.is_empty(),
+        "docs/architecture.md names what is not there:\n{}",
+        missing.join("\n")
+    );
+    Ok(())
+}
