@@ -1,5 +1,5 @@
 //! A client of one event: the [`Client`] handle the app and tests hold,
-//! and the connection actor behind it (`actor`), one task that owns the
+//! and the connection actor behind it (`connection`), one task that owns the
 //! link, the replica and the cache. Every other part talks to it through
 //! channels (a bounded sender of requests, state in `watch` channels).
 //!
@@ -14,7 +14,7 @@
 //! `rate_limited` keeps the op in the outbox and sends it again, with the
 //! same op id, once the server's `retry_after_ms` has passed.
 
-mod actor;
+mod connection;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -35,7 +35,7 @@ use crate::sync::SyncState;
 use crate::time::{steady_ms, wall_ms};
 use crate::transport::http::HttpLink;
 use crate::transport::Credentials;
-use actor::{Actor, Inputs, Retry};
+use connection::{Connection, Inputs, Retry};
 
 /// How a client connects.
 #[derive(Debug, Clone)]
@@ -247,7 +247,7 @@ impl Client {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()?;
-        let actor = Actor {
+        let connection = Connection {
             sync,
             creds: Credentials {
                 server: config.server.clone(),
@@ -274,7 +274,7 @@ impl Client {
             },
             lost_since: since,
         };
-        let task = tokio::spawn(actor.run());
+        let task = tokio::spawn(connection.run());
         Ok(Client {
             cmd,
             status,

@@ -2,7 +2,7 @@
 //! protocol state ([`SyncState`]) and the cache. It is one loop over a
 //! [`Phase`]: each turn waits for whichever comes first, a command or
 //! sleep event ([`Inputs`]) or what the phase itself waits on (a frame, a
-//! ping or poll timer, the end of a backoff), and [`Actor::step`] turns
+//! ping or poll timer, the end of a backoff), and [`Connection::step`] turns
 //! that into the next phase. Dialing and an HTTP round are actions, not
 //! waits, so nothing cancels them halfway.
 
@@ -42,7 +42,7 @@ const QUICK_PINGS: u32 = 3;
 /// However often screens ask for a ping, at most one extra per this long.
 const PING_NOW_SPACING: Duration = Duration::from_millis(100);
 
-pub(super) struct Actor {
+pub(super) struct Connection {
     pub(super) cfg: Config,
     pub(super) cache: Cache,
     /// The protocol state: replica, outbox, acks, pings, throttle.
@@ -245,7 +245,7 @@ struct Outgoing {
     resume: bool,
 }
 
-impl Actor {
+impl Connection {
     pub(super) async fn run(mut self) {
         let mut phase = Phase::Connecting;
         loop {

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use tokio::time::{Instant, Interval};
 
-use super::{Actor, Event, Fail, Phase};
+use super::{Connection, Event, Fail, Phase};
 use crate::engine::Status;
 use crate::time::wall_ms;
 use crate::transport::http::Changes;
@@ -27,7 +27,7 @@ pub(super) struct Degraded {
     pub(super) last_round: Instant,
 }
 
-impl Actor {
+impl Connection {
     pub(super) async fn on_degraded(&mut self, d: Box<Degraded>, event: Event) -> Phase {
         match event {
             Event::PollDue => self.round(d).await,

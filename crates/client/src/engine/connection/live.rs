@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::anyhow;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
-use super::{Actor, Degraded, Event, Fail, Phase, QUICK_PINGS};
+use super::{Connection, Degraded, Event, Fail, Phase, QUICK_PINGS};
 use crate::cache::StoredSession;
 use crate::engine::Status;
 use crate::sync::Effect;
@@ -27,7 +27,7 @@ pub(super) struct Live {
     pub(super) save: Interval,
 }
 
-impl Actor {
+impl Connection {
     pub(super) async fn on_live(&mut self, mut l: Box<Live>, event: Event) -> Phase {
         match event {
             Event::Silent => {
