@@ -8,6 +8,8 @@ use anyhow::Context as _;
 use futures_util::{SinkExt, StreamExt};
 use pitboss_core::protocol::{ClientMsg, ServerMsg};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::header::{HeaderValue, AUTHORIZATION};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -57,22 +59,27 @@ pub struct WsLink {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
 }
 
-/// `ws[s]://host:port/ws?token=…` for the server's `http[s]://` base.
-fn url(server: &str, token: &str) -> String {
+/// `ws[s]://host:port/ws` for the server's `http[s]://` base.
+fn url(server: &str) -> String {
     let base = server
         .replacen("http://", "ws://", 1)
         .replacen("https://", "wss://", 1);
-    format!("{base}/ws?token={token}")
+    format!("{base}/ws")
 }
 
 impl WsLink {
+    /// Opens the socket. The token goes in the `Authorization` header, not
+    /// the URL, where proxies and server logs would keep it.
     pub async fn dial(server: &str, token: &str) -> Result<WsLink, DialError> {
-        let attempt = tokio::time::timeout(
-            DIAL_TIMEOUT,
-            tokio_tungstenite::connect_async(url(server, token)),
-        )
-        .await
-        .context("WebSocket handshake timed out")?;
+        let mut request = url(server)
+            .into_client_request()
+            .context("not a WebSocket address")?;
+        let bearer = HeaderValue::from_str(&format!("Bearer {token}"))
+            .context("a session token that cannot be sent")?;
+        request.headers_mut().insert(AUTHORIZATION, bearer);
+        let attempt = tokio::time::timeout(DIAL_TIMEOUT, tokio_tungstenite::connect_async(request))
+            .await
+            .context("WebSocket handshake timed out")?;
         match attempt {
             Ok((socket, _)) => Ok(WsLink { socket }),
             Err(WsError::Http(resp)) if resp.status() == 401 => Err(DialError::Unauthorized(
