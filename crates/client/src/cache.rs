@@ -73,6 +73,29 @@ pub struct StoredSession {
     pub operator_id: String,
 }
 
+/// The cache holds this device's session token, which lets anyone who reads
+/// it act as the device: the file is readable by its owner only. SQLite
+/// gives its `-wal` and `-shm` files the database file's permissions.
+#[cfg(unix)]
+fn owner_only(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create cache {}", path.display()))?;
+    // A cache made by an older version may be readable by others.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot restrict cache {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn owner_only(_path: &Path) -> anyhow::Result<()> {
+    Ok(())
+}
+
 /// The cache. The connection sits behind a mutex so the actor's future stays
 /// `Send` across awaits; only the actor uses it, so it is never contended.
 pub struct Cache {
@@ -85,6 +108,7 @@ impl Cache {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
+        owner_only(path)?;
         let mut conn = Connection::open(path)
             .with_context(|| format!("cannot open cache {}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -331,6 +355,33 @@ mod tests {
         assert_eq!(c.session("http://b")?, Some(s));
         c.clear_signed_out("http://a")?;
         assert_eq!(c.signed_out("http://a")?, None);
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_token_is_readable_by_its_owner_only() -> anyhow::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("cache.db");
+        // A cache left readable by others, as an older version made it.
+        std::fs::write(&path, b"")?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
+        let c = Cache::open(&path)?;
+        c.save_session(
+            "http://a",
+            &StoredSession {
+                token: "secret".into(),
+                role: "dealer".into(),
+                operator_id: "op-1".into(),
+            },
+        )?;
+        for name in ["cache.db", "cache.db-wal", "cache.db-shm"] {
+            let mode = std::fs::metadata(dir.path().join(name))?
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "{name} is open to others: {mode:o}");
+        }
         Ok(())
     }
 }
