@@ -5,14 +5,16 @@
 //! over WebSocket, with an HTTP API beside it on the same port. It runs on
 //! its own (`pitboss-server`) or inside the director's app ([`start`]).
 //!
-//! Threads: the HTTP/WebSocket side runs on tokio; the store belongs to one
-//! writer loop (`writer.rs`) that every change goes through: a task with
-//! `synchronous = NORMAL`, a thread of its own with FULL, where each commit
-//! waits for an fsync. A second thread checkpoints the store's log.
+//! Threads: the HTTP/WebSocket side runs on tokio; the store and the
+//! subscriber registry (`fanout.rs`) belong to one writer loop (`writer/`)
+//! that every change goes through: a task with `synchronous = NORMAL`, a
+//! thread of its own with FULL, where each commit waits for an fsync. A
+//! second thread checkpoints the store's log.
 
 pub mod auth;
 pub mod demo;
 pub mod error;
+pub mod fanout;
 pub mod http;
 pub mod limits;
 pub mod store;
@@ -38,7 +40,7 @@ use tokio_util::task::TaskTracker;
 pub use auth::JoinCodes;
 pub use limits::LimitConfig;
 pub use store::Synchronous;
-pub use writer::Snapshot;
+pub use writer::EventSnapshot;
 
 use auth::Auth;
 use writer::{Writer, WriterHandle};
@@ -210,7 +212,7 @@ impl AppState {
 /// idle screen).
 pub struct LiveConn {
     pub conn_id: u64,
-    pub tx: mpsc::Sender<writer::Outbound>,
+    pub tx: mpsc::Sender<fanout::Outbound>,
     pub kill: CancellationToken,
 }
 
@@ -218,7 +220,7 @@ impl LiveConn {
     /// Queues the 1008 close; the sender writes it and ends the connection.
     /// A full queue is a reader that stopped reading: kill it at once.
     pub fn close_revoked(&self) {
-        let close = writer::Outbound::close(ws::close::POLICY, ws::REVOKED_REASON);
+        let close = fanout::Outbound::close(ws::close::POLICY, ws::REVOKED_REASON);
         if self.tx.try_send(close).is_err() {
             self.kill.cancel();
         }
@@ -435,7 +437,7 @@ impl Server {
     }
 
     /// An event's state as a snapshot, for an in-process host.
-    pub async fn snapshot(&self, event_id: &str) -> Result<Snapshot, error::ApiError> {
+    pub async fn snapshot(&self, event_id: &str) -> Result<EventSnapshot, error::ApiError> {
         self.state.writer.snapshot(event_id.to_string()).await
     }
 

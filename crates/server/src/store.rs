@@ -1,6 +1,6 @@
 //! The SQLite store: schema, migrations and the statements the writer runs.
 //!
-//! Only the writer (see `writer.rs`) holds a connection that reads or writes
+//! Only the writer (see `writer/`) holds a connection that reads or writes
 //! rows, so there is exactly one writer and every read-modify-write happens
 //! inside its `BEGIN IMMEDIATE` transaction (rule 3). A second connection,
 //! the [`Checkpointer`]'s, only copies the WAL back into the database file.

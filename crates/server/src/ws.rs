@@ -26,9 +26,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::Lookup;
 use crate::error::ApiError;
+use crate::fanout::{Frame, Outbound, Subscriber};
 use crate::http::{authenticate_token, check_op, token_of};
 use crate::limits::{ConnLimiter, ConnSlot};
-use crate::writer::{Frame, OpOutcome, Outbound, Subscriber};
+use crate::writer::OpOutcome;
 use crate::AppState;
 
 /// Frames a connection may have queued before it counts as too slow.
