@@ -663,6 +663,19 @@ pub fn changes_after(
     rows.collect()
 }
 
+/// The changes after `after`, each with its seq: what a poll broadcasts.
+pub fn changes_with_seq_after(
+    conn: &Connection,
+    event_id: &str,
+    after: u64,
+) -> rusqlite::Result<Vec<(u64, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, frame FROM changes WHERE event_id = ?1 AND seq > ?2 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map(params![event_id, after], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
 /// A remembered op: what it asked and what it was answered.
 pub struct StoredOp {
     pub event_id: String,

@@ -124,8 +124,8 @@ impl Writer {
                 WriteCmd::Op(c) => {
                     let result = run_op(&mut tx, &c, now, self.retention, &mut self.rows);
                     let result = result.map(|(outcome, change)| {
-                        if let Some(frame) = change {
-                            out.change(c.event_id.clone(), frame);
+                        if let Some((seq, frame)) = change {
+                            out.change(c.event_id.clone(), seq, frame);
                         }
                         outcome
                     });
@@ -194,23 +194,24 @@ impl Writer {
 }
 
 /// One op inside its own savepoint, so that a failing op rolls back alone.
-/// Returns the answer and, when accepted, the change's frame; the event's
-/// row as it now is replaces the cached one.
+/// Returns the answer and, when accepted, the change's seq and frame; the
+/// event's row as it now is replaces the cached one.
 fn run_op(
     tx: &mut rusqlite::Transaction<'_>,
     c: &OpCmd,
     now: i64,
     retention: u64,
     rows: &mut HashMap<String, store::EventRow>,
-) -> Result<(OpOutcome, Option<crate::fanout::Frame>), ApiError> {
+) -> Result<(OpOutcome, Option<(u64, crate::fanout::Frame)>), ApiError> {
     let mut sp = tx.savepoint().map_err(internal)?;
     let (outcome, applied) = apply::apply_op(&mut sp, c, now, retention, rows)?;
     sp.commit().map_err(internal)?;
     Ok((
         outcome,
         applied.map(|(frame, row)| {
+            let seq = row.seq;
             rows.insert(c.event_id.clone(), row);
-            frame
+            (seq, frame)
         }),
     ))
 }

@@ -168,7 +168,7 @@ pub enum ReadCmd {
         reply: oneshot::Sender<Result<(), ApiError>>,
     },
     /// Polling delivery only ([`Delivery::Poll`]): reads the changes
-    /// stored since the last poll and sends them to the subscribers.
+    /// stored since the subscribers were last sent any, and sends them.
     Poll,
 }
 
@@ -214,8 +214,6 @@ pub struct Writer {
     /// Told of each commit, so the WAL is copied back off this loop.
     checkpointer: store::Checkpointer,
     delivery: Delivery,
-    /// Polling delivery: the last seq sent to the subscribers, per event.
-    delivered: HashMap<String, u64>,
 }
 
 /// Where the writer loop runs (see [`Writer::start`]).
@@ -280,7 +278,6 @@ impl Writer {
             sessions,
             rows: HashMap::new(),
             delivery,
-            delivered: HashMap::new(),
         }
     }
 

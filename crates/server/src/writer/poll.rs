@@ -1,7 +1,8 @@
 //! Polling delivery ([`Delivery::Poll`]), the benchmark's reference for
-//! what reading changes back from the store costs: no change is broadcast
-//! at its commit; a timer asks the loop to read what each followed event
-//! stored since the last poll.
+//! what reading changes back from the store costs (as a database-backed
+//! pub/sub adapter does): no change is broadcast at its commit; a timer asks
+//! the loop to read what each followed event stored since its subscribers
+//! were last sent any.
 
 #[cfg(doc)]
 use super::Delivery;
@@ -10,23 +11,16 @@ use crate::fanout::Frame;
 use crate::store;
 
 impl Writer {
-    /// What each followed event stored since the last poll, to its
-    /// subscribers.
+    /// Reads each followed event's changes after the oldest seq one of its
+    /// subscribers was sent, and broadcasts them; the registry skips what a
+    /// subscriber already has.
     pub(super) fn poll(&mut self) {
-        for event_id in self.fanout.followed() {
-            let Ok(Some((seq, _))) = store::event_seq(&self.conn, &event_id) else {
-                continue;
-            };
-            let from = *self.delivered.get(&event_id).unwrap_or(&seq);
-            if seq <= from {
-                continue;
-            }
-            match store::changes_after(&self.conn, &event_id, from) {
-                Ok(frames) => {
-                    for f in frames {
-                        self.fanout.broadcast(&event_id, &Frame::from(f));
+        for (event_id, from) in self.fanout.oldest_through() {
+            match store::changes_with_seq_after(&self.conn, &event_id, from) {
+                Ok(changes) => {
+                    for (seq, frame) in changes {
+                        self.fanout.broadcast(&event_id, seq, &Frame::from(frame));
                     }
-                    self.delivered.insert(event_id, seq);
                 }
                 Err(e) => drop(internal(e)),
             }

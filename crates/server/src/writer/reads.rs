@@ -4,7 +4,7 @@
 
 use pitboss_core::protocol::{EventSnapshotState, ServerMsg};
 
-use super::{internal, Delivery, EventSnapshot, ReadCmd, Writer};
+use super::{internal, EventSnapshot, ReadCmd, Writer};
 use crate::error::ApiError;
 use crate::fanout::{Frame, Subscriber};
 use crate::store;
@@ -125,14 +125,6 @@ impl Writer {
             seq,
         };
         frames.push(serde_json::to_string(&done).map_err(internal)?.into());
-        // Polling: a subscriber joining an event nobody follows starts the
-        // watermark at what its catch-up held (an old watermark would send
-        // it those changes a second time); later polls send what came after.
-        let first = !self.fanout.is_followed(event_id);
-        self.fanout.subscribe(event_id, sub, frames)?;
-        if self.delivery == Delivery::Poll && first && self.fanout.is_followed(event_id) {
-            self.delivered.insert(event_id.to_string(), seq);
-        }
-        Ok(())
+        self.fanout.subscribe(event_id, sub, frames, seq)
     }
 }
