@@ -191,6 +191,7 @@ impl Registry {
 
     /// Each followed event with the oldest seq any of its subscribers was
     /// sent: where a poll of the store has to read from.
+    #[cfg(feature = "bench-polling")]
     pub fn oldest_through(&self) -> Vec<(String, u64)> {
         self.events
             .iter()

@@ -70,10 +70,11 @@ pub struct Config {
     /// dead: a laptop that slept or walked out of Wi-Fi leaves a half-open
     /// socket behind, and its subscriptions would otherwise be fed forever.
     pub ws_dead_after: std::time::Duration,
-    /// How changes reach subscribers; `Push` except in benchmarks.
-    pub delivery: writer::Delivery,
-    /// With `Delivery::Poll`, how often the store is read.
-    pub poll_every: std::time::Duration,
+    /// Deliver changes by reading them back from the store this often,
+    /// not at once after their commit: the benchmark's reference for what
+    /// polling costs. Pongs then carry no `changes_through_ms`.
+    #[cfg(feature = "bench-polling")]
+    pub poll_every: Option<std::time::Duration>,
 }
 
 impl Config {
@@ -90,8 +91,8 @@ impl Config {
             synchronous: Synchronous::Full,
             ws_ping_every: std::time::Duration::from_secs(10),
             ws_dead_after: std::time::Duration::from_secs(30),
-            delivery: writer::Delivery::Push,
-            poll_every: std::time::Duration::from_millis(100),
+            #[cfg(feature = "bench-polling")]
+            poll_every: None,
         }
     }
 }
@@ -287,15 +288,23 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let (tx, rx) = mpsc::channel(4096);
     let horizon = Arc::new(time::Horizon::default());
     let checkpointer = store::Checkpointer::start(&config.data_dir)?;
+    #[cfg(feature = "bench-polling")]
+    let poll_every = config.poll_every;
+    #[cfg(not(feature = "bench-polling"))]
+    let poll_every: Option<std::time::Duration> = None;
     let writer = Writer::new(
         conn,
         clock,
         horizon.clone(),
-        config.delivery,
         config.retention,
         sessions.clone(),
         checkpointer,
     );
+    #[cfg(feature = "bench-polling")]
+    let writer = match poll_every {
+        Some(_) => writer.polling(),
+        None => writer,
+    };
     let writer_task = writer
         .start(rx, config.synchronous == Synchronous::Normal)
         .context("cannot start the writer")?;
@@ -325,7 +334,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         writer: handle,
         auth: Arc::new(Auth::new(codes, sessions)),
         clock,
-        horizon: (config.delivery == writer::Delivery::Push).then_some(horizon),
+        horizon: poll_every.is_none().then_some(horizon),
         shutdown: CancellationToken::new(),
         tracker: TaskTracker::new(),
         next_conn: AtomicU64::new(1),
@@ -348,12 +357,9 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             }
         });
     }
-    if config.delivery == writer::Delivery::Poll {
-        let (writer, stop, every) = (
-            state.writer.clone(),
-            state.shutdown.clone(),
-            config.poll_every,
-        );
+    #[cfg(feature = "bench-polling")]
+    if let Some(every) = poll_every {
+        let (writer, stop) = (state.writer.clone(), state.shutdown.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {

@@ -664,6 +664,7 @@ pub fn changes_after(
 }
 
 /// The changes after `after`, each with its seq: what a poll broadcasts.
+#[cfg(feature = "bench-polling")]
 pub fn changes_with_seq_after(
     conn: &Connection,
     event_id: &str,

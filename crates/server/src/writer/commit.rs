@@ -12,7 +12,7 @@ use pitboss_core::protocol::EventSummary;
 use rusqlite::TransactionBehavior;
 use tokio::sync::oneshot;
 
-use super::{apply, internal, Delivery, OpCmd, OpOutcome, WriteCmd, Writer};
+use super::{apply, internal, OpCmd, OpOutcome, WriteCmd, Writer};
 use crate::auth::Session;
 use crate::error::ApiError;
 use crate::fanout::Outgoing;
@@ -187,9 +187,12 @@ impl Writer {
         }
         self.checkpointer.committed();
         let committed = out.release(|r| r.send(&self.sessions));
-        if self.delivery == Delivery::Push {
-            committed.broadcast(&mut self.fanout);
+        #[cfg(feature = "bench-polling")]
+        if self.polling {
+            // The subscribers get these from the store, at the next poll.
+            return;
         }
+        committed.broadcast(&mut self.fanout);
     }
 }
 

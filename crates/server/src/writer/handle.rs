@@ -193,6 +193,7 @@ impl WriterHandle {
     }
 
     /// Polling delivery: read and send what was stored since the last poll.
+    #[cfg(feature = "bench-polling")]
     pub async fn poll(&self) {
         drop(self.tx.send(WriterCmd::Read(ReadCmd::Poll)).await);
     }

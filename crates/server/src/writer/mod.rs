@@ -29,6 +29,7 @@
 mod apply;
 mod commit;
 mod handle;
+#[cfg(feature = "bench-polling")]
 mod poll;
 mod reads;
 
@@ -167,25 +168,15 @@ pub enum ReadCmd {
         sub: Subscriber,
         reply: oneshot::Sender<Result<(), ApiError>>,
     },
-    /// Polling delivery only ([`Delivery::Poll`]): reads the changes
-    /// stored since the subscribers were last sent any, and sends them.
+    /// Polling delivery only: reads the changes stored since the
+    /// subscribers were last sent any, and sends them.
+    #[cfg(feature = "bench-polling")]
     Poll,
 }
 
 pub enum FanoutCmd {
     Unsubscribe { event_id: String, conn_id: u64 },
     Disconnect { conn_id: u64 },
-}
-
-/// How committed changes reach the subscribers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delivery {
-    /// At once, from memory, right after the commit (rule 12). What venues run.
-    Push,
-    /// Read back from the store on a timer, as a database-backed pub/sub
-    /// adapter does. Kept only as the benchmark's reference for what polling
-    /// costs; pongs then carry no `changes_through_ms`.
-    Poll,
 }
 
 /// Most commands run in one group commit.
@@ -213,7 +204,10 @@ pub struct Writer {
     rows: HashMap<String, EventRow>,
     /// Told of each commit, so the WAL is copied back off this loop.
     checkpointer: store::Checkpointer,
-    delivery: Delivery,
+    /// Changes reach subscribers by a poll of the store rather than at once
+    /// after their commit: the benchmark's reference, never a venue's.
+    #[cfg(feature = "bench-polling")]
+    polling: bool,
 }
 
 /// Where the writer loop runs (see [`Writer::start`]).
@@ -263,7 +257,6 @@ impl Writer {
         conn: Connection,
         clock: ServerClock,
         horizon: Arc<Horizon>,
-        delivery: Delivery,
         retention: u64,
         sessions: Arc<RwLock<HashMap<String, Session>>>,
         checkpointer: store::Checkpointer,
@@ -277,7 +270,8 @@ impl Writer {
             fanout: Registry::default(),
             sessions,
             rows: HashMap::new(),
-            delivery,
+            #[cfg(feature = "bench-polling")]
+            polling: false,
         }
     }
 

@@ -1,16 +1,21 @@
-//! Polling delivery ([`Delivery::Poll`]), the benchmark's reference for
-//! what reading changes back from the store costs (as a database-backed
-//! pub/sub adapter does): no change is broadcast at its commit; a timer asks
-//! the loop to read what each followed event stored since its subscribers
-//! were last sent any.
+//! Polling delivery, the benchmark's reference for what reading changes
+//! back from the store costs (as a database-backed pub/sub adapter does):
+//! no change is broadcast at its commit; a timer asks the loop to read what
+//! each followed event stored since its subscribers were last sent any.
+//! Built only with the `bench-polling` feature, which only the benchmark's
+//! `bench-poll-server` turns on.
 
-#[cfg(doc)]
-use super::Delivery;
 use super::{internal, Writer};
 use crate::fanout::Frame;
 use crate::store;
 
 impl Writer {
+    /// From now on, changes reach subscribers by [`Writer::poll`] only.
+    pub fn polling(mut self) -> Writer {
+        self.polling = true;
+        self
+    }
+
     /// Reads each followed event's changes after the oldest seq one of its
     /// subscribers was sent, and broadcasts them; the registry skips what a
     /// subscriber already has.

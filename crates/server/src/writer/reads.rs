@@ -52,6 +52,7 @@ impl Writer {
                 };
                 drop(reply.send(r));
             }
+            #[cfg(feature = "bench-polling")]
             ReadCmd::Poll => self.poll(),
         }
     }
