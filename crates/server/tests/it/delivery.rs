@@ -3,13 +3,12 @@
 //! whose change is still to come. (Polling delivery, the benchmark's
 //! reference, is tested in `crates/bench/tests/polling.rs`.)
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
-use common::{new_op_id, TestServer, COORD};
 use serde_json::json;
+
+use crate::common::{new_op_id, TestServer, COORD};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pong_never_claims_an_instant_whose_change_is_still_to_come() -> Result<()> {

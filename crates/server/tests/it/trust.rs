@@ -3,8 +3,6 @@
 //! audit trail. Devices are told apart by their loopback source address
 //! (127.0.0.2, 127.0.0.3, …), which is what the per-address limits key on.
 
-mod common;
-
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -13,7 +11,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-use common::*;
+use crate::common::*;
 
 fn ip(s: &str) -> Option<IpAddr> {
     s.parse().ok()
