@@ -323,8 +323,8 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     // TCP_NODELAY on every accepted socket. With Nagle's algorithm on, a
     // small frame written while the previous one is unacknowledged waits for
     // that ACK, which the peer delays by up to 40 ms: changes that follow one
-    // another closely (a burst of bust-outs, a catch-up) reached screens tens
-    // of milliseconds late (the benchmark showed it at 5,000 subscribers).
+    // another closely (a burst of bust-outs, a catch-up) would reach screens
+    // tens of milliseconds late.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!("cannot set TCP_NODELAY: {e}");

@@ -105,8 +105,8 @@ struct WrongCodes {
 }
 
 /// A per-connection op limiter, made on a connection's first op: an idle
-/// screen never sends one, and its memory is what the 5,000-screen
-/// benchmark counts.
+/// screen never sends one, and thousands of idle screens should cost as
+/// little memory as they can.
 pub struct ConnLimiter(Option<Box<DefaultDirectRateLimiter>>);
 
 pub struct Limits {
