@@ -8,8 +8,8 @@
 //!
 //! - `floor`: a bare tokio-tungstenite broadcast server (`bench-floor`);
 //! - `redis`: Redis pub/sub (redis-server from the distribution);
-//! - `poll-100ms`: Pitboss delivering by reading its store every 100 ms, as
-//!   a database-backed pub/sub adapter does.
+//! - `poll-100ms`: Pitboss delivering by reading its store every 100 ms,
+//!   as a database-backed pub/sub adapter does (`bench-poll-server`).
 //!
 //! The table goes to stdout, the same figures as JSON to `--out`.
 
@@ -34,7 +34,8 @@ use targets::{Bins, Kind, PitbossOpts, Target};
 #[derive(Parser, Debug)]
 #[command(about = "Pitboss benchmarks against a bare broadcast floor, Redis pub/sub and polling")]
 struct Args {
-    /// Folder holding pitboss-server, bench-floor and the app (release builds).
+    /// Folder holding pitboss-server, bench-poll-server, bench-floor and the app
+    /// (release builds).
     #[arg(long)]
     bin_dir: PathBuf,
     /// Where the JSON goes.

@@ -1,5 +1,6 @@
-//! The servers under test, each its own process on loopback: Pitboss (push
-//! or poll delivery), the bare broadcast floor, and Redis.
+//! The servers under test, each its own process on loopback: Pitboss
+//! (`pitboss-server`, push delivery, or `bench-poll-server`, polling), the
+//! bare broadcast floor, and Redis.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -15,7 +16,8 @@ pub const DEALER: &str = "bench-dealer";
 pub enum Kind {
     /// pitboss-server as venues run it (push delivery).
     Pitboss,
-    /// pitboss-server reading changes back from the store every 100 ms.
+    /// bench-poll-server: Pitboss reading changes back from the store every
+    /// 100 ms.
     Poll,
     /// bench-floor: bare broadcast.
     Floor,
@@ -86,7 +88,11 @@ impl Target {
         let port = free_port()?;
         let mut cmd = match kind {
             Kind::Pitboss | Kind::Poll => {
-                let mut c = Command::new(bins.get("pitboss-server")?);
+                let bin = match kind {
+                    Kind::Poll => "bench-poll-server",
+                    _ => "pitboss-server",
+                };
+                let mut c = Command::new(bins.get(bin)?);
                 c.arg("--listen")
                     .arg(format!("127.0.0.1:{port}"))
                     .arg("--data")
@@ -99,7 +105,7 @@ impl Target {
                     .arg("--retention")
                     .arg(opts.retention.to_string());
                 if kind == Kind::Poll {
-                    c.args(["--delivery", "poll", "--poll-interval-ms", "100"]);
+                    c.args(["--poll-interval-ms", "100"]);
                 }
                 c.env("RUST_LOG", "warn");
                 c

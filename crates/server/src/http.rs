@@ -1,4 +1,4 @@
-//! The HTTP half of the public API (see `docs/protocol.md`).
+//! The HTTP half of the public API (see `docs/protocol/http.md`).
 //!
 //! Handlers parse and check what needs no stored state, then make one call
 //! to the writer. Bodies are read as bytes and parsed here, so every bad
@@ -517,7 +517,7 @@ pub async fn audit_csv(
 }
 
 pub async fn not_found() -> ApiError {
-    ApiError::not_found("no such endpoint; see docs/protocol.md")
+    ApiError::not_found("no such endpoint; see docs/protocol/http.md")
 }
 
 #[cfg(test)]

@@ -5,14 +5,16 @@
 //! over WebSocket, with an HTTP API beside it on the same port. It runs on
 //! its own (`pitboss-server`) or inside the director's app ([`start`]).
 //!
-//! Threads: the HTTP/WebSocket side runs on tokio; the store belongs to one
-//! writer loop (`writer.rs`) that every change goes through: a task with
-//! `synchronous = NORMAL`, a thread of its own with FULL, where each commit
-//! waits for an fsync. A second thread checkpoints the store's log.
+//! Threads: the HTTP/WebSocket side runs on tokio; the store and the
+//! subscriber registry (`fanout.rs`) belong to one writer loop (`writer/`)
+//! that every change goes through: a task with `synchronous = NORMAL`, a
+//! thread of its own with FULL, where each commit waits for an fsync. A
+//! second thread checkpoints the store's log.
 
 pub mod auth;
 pub mod demo;
 pub mod error;
+pub mod fanout;
 pub mod http;
 pub mod limits;
 pub mod store;
@@ -38,7 +40,7 @@ use tokio_util::task::TaskTracker;
 pub use auth::JoinCodes;
 pub use limits::LimitConfig;
 pub use store::Synchronous;
-pub use writer::Snapshot;
+pub use writer::EventSnapshot;
 
 use auth::Auth;
 use writer::{Writer, WriterHandle};
@@ -68,10 +70,11 @@ pub struct Config {
     /// dead: a laptop that slept or walked out of Wi-Fi leaves a half-open
     /// socket behind, and its subscriptions would otherwise be fed forever.
     pub ws_dead_after: std::time::Duration,
-    /// How changes reach subscribers; `Push` except in benchmarks.
-    pub delivery: writer::Delivery,
-    /// With `Delivery::Poll`, how often the store is read.
-    pub poll_every: std::time::Duration,
+    /// Deliver changes by reading them back from the store this often,
+    /// not at once after their commit: the benchmark's reference for what
+    /// polling costs. Pongs then carry no `changes_through_ms`.
+    #[cfg(feature = "bench-polling")]
+    pub poll_every: Option<std::time::Duration>,
 }
 
 impl Config {
@@ -88,8 +91,8 @@ impl Config {
             synchronous: Synchronous::Full,
             ws_ping_every: std::time::Duration::from_secs(10),
             ws_dead_after: std::time::Duration::from_secs(30),
-            delivery: writer::Delivery::Push,
-            poll_every: std::time::Duration::from_millis(100),
+            #[cfg(feature = "bench-polling")]
+            poll_every: None,
         }
     }
 }
@@ -210,7 +213,7 @@ impl AppState {
 /// idle screen).
 pub struct LiveConn {
     pub conn_id: u64,
-    pub tx: mpsc::Sender<writer::Outbound>,
+    pub tx: mpsc::Sender<fanout::Outbound>,
     pub kill: CancellationToken,
 }
 
@@ -218,7 +221,7 @@ impl LiveConn {
     /// Queues the 1008 close; the sender writes it and ends the connection.
     /// A full queue is a reader that stopped reading: kill it at once.
     pub fn close_revoked(&self) {
-        let close = writer::Outbound::close(ws::close::POLICY, ws::REVOKED_REASON);
+        let close = fanout::Outbound::close(ws::close::POLICY, ws::REVOKED_REASON);
         if self.tx.try_send(close).is_err() {
             self.kill.cancel();
         }
@@ -285,15 +288,23 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let (tx, rx) = mpsc::channel(4096);
     let horizon = Arc::new(time::Horizon::default());
     let checkpointer = store::Checkpointer::start(&config.data_dir)?;
+    #[cfg(feature = "bench-polling")]
+    let poll_every = config.poll_every;
+    #[cfg(not(feature = "bench-polling"))]
+    let poll_every: Option<std::time::Duration> = None;
     let writer = Writer::new(
         conn,
         clock,
         horizon.clone(),
-        config.delivery,
         config.retention,
         sessions.clone(),
         checkpointer,
     );
+    #[cfg(feature = "bench-polling")]
+    let writer = match poll_every {
+        Some(_) => writer.polling(),
+        None => writer,
+    };
     let writer_task = writer
         .start(rx, config.synchronous == Synchronous::Normal)
         .context("cannot start the writer")?;
@@ -312,8 +323,8 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     // TCP_NODELAY on every accepted socket. With Nagle's algorithm on, a
     // small frame written while the previous one is unacknowledged waits for
     // that ACK, which the peer delays by up to 40 ms: changes that follow one
-    // another closely (a burst of bust-outs, a catch-up) reached screens tens
-    // of milliseconds late (the benchmark showed it at 5,000 subscribers).
+    // another closely (a burst of bust-outs, a catch-up) would reach screens
+    // tens of milliseconds late.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!("cannot set TCP_NODELAY: {e}");
@@ -323,7 +334,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         writer: handle,
         auth: Arc::new(Auth::new(codes, sessions)),
         clock,
-        horizon: (config.delivery == writer::Delivery::Push).then_some(horizon),
+        horizon: poll_every.is_none().then_some(horizon),
         shutdown: CancellationToken::new(),
         tracker: TaskTracker::new(),
         next_conn: AtomicU64::new(1),
@@ -346,12 +357,9 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             }
         });
     }
-    if config.delivery == writer::Delivery::Poll {
-        let (writer, stop, every) = (
-            state.writer.clone(),
-            state.shutdown.clone(),
-            config.poll_every,
-        );
+    #[cfg(feature = "bench-polling")]
+    if let Some(every) = poll_every {
+        let (writer, stop) = (state.writer.clone(), state.shutdown.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
@@ -435,7 +443,7 @@ impl Server {
     }
 
     /// An event's state as a snapshot, for an in-process host.
-    pub async fn snapshot(&self, event_id: &str) -> Result<Snapshot, error::ApiError> {
+    pub async fn snapshot(&self, event_id: &str) -> Result<EventSnapshot, error::ApiError> {
         self.state.writer.snapshot(event_id.to_string()).await
     }
 

@@ -25,7 +25,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 /// The limits a server enforces. Every figure is documented in
-/// `docs/protocol.md` ("Limits").
+/// `docs/protocol/errors-and-limits.md` ("Limits").
 #[derive(Debug, Clone)]
 pub struct LimitConfig {
     /// Off only for load tests that drive one server from one address on
@@ -105,8 +105,8 @@ struct WrongCodes {
 }
 
 /// A per-connection op limiter, made on a connection's first op: an idle
-/// screen never sends one, and its memory is what the 5,000-screen
-/// benchmark counts.
+/// screen never sends one, and thousands of idle screens should cost as
+/// little memory as they can.
 pub struct ConnLimiter(Option<Box<DefaultDirectRateLimiter>>);
 
 pub struct Limits {

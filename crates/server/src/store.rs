@@ -1,8 +1,9 @@
 //! The SQLite store: schema, migrations and the statements the writer runs.
 //!
-//! Only the writer (see `writer.rs`) holds a connection that reads or writes
+//! Only the writer (see `writer/`) holds a connection that reads or writes
 //! rows, so there is exactly one writer and every read-modify-write happens
-//! inside its `BEGIN IMMEDIATE` transaction (rule 3). A second connection,
+//! inside its `BEGIN IMMEDIATE` transaction, never on a copy of the state
+//! read earlier (two concurrent "-5 min" stay two). A second connection,
 //! the [`Checkpointer`]'s, only copies the WAL back into the database file.
 //! Text from clients is bound as parameters, never formatted into SQL.
 
@@ -164,16 +165,15 @@ pub fn open(dir: &Path, sync: Synchronous) -> anyhow::Result<Connection> {
 /// Why: SQLite's automatic checkpoint runs inside the commit that takes the
 /// log past 1,000 pages, writing the pages back and syncing the database
 /// file before that commit returns, and changes are broadcast only after
-/// their commit: one op in every few hundred stalled ~5 ms (the fan-out
-/// benchmark's max at 10 subscribers, 1.5 -> 5.8 ms with it). A passive
-/// checkpoint on another connection runs while the writer appends, and
+/// their commit, so one op in every few hundred would reach the screens
+/// milliseconds late. A passive checkpoint on another connection runs while the writer appends, and
 /// SQLite starts the log over at the first write after one that caught up.
 ///
 /// The automatic checkpoint stays on behind it. A steady storm of commits
-/// never leaves a quiet moment for a checkpoint to catch up in, so the log
-/// would never start over (3,000 back-to-back ops grew it to 109 MB with
-/// the automatic one off); at 1,000 pages the writer then checkpoints
-/// itself, as before, and the log stays bounded. At a venue's pace (one
+/// never leaves a quiet moment for a checkpoint to catch up in, so without
+/// it the log would never start over and would grow by every change; at
+/// 1,000 pages the writer then checkpoints itself, and the log stays
+/// bounded. At a venue's pace (one
 /// change every few seconds, 50 a second at the most) this thread is always
 /// first and the writer never pays.
 pub struct Checkpointer {
@@ -483,8 +483,8 @@ pub struct EventRow {
 }
 
 pub fn load_event(conn: &Connection, id: &str) -> rusqlite::Result<Option<EventRow>> {
-    // Cached: preparing this statement cost more than running it, on
-    // every op (seen timing the writer at 50 ops/s).
+    // Cached: preparing this statement costs more than running it, and
+    // every snapshot runs it, as does every op on an event not yet cached.
     conn.prepare_cached(
         "SELECT details, clock, structure, stats, seq, pruned_through, next_incident
          FROM events WHERE id = ?1",
@@ -660,6 +660,20 @@ pub fn changes_after(
         "SELECT frame FROM changes WHERE event_id = ?1 AND seq > ?2 ORDER BY seq",
     )?;
     let rows = stmt.query_map(params![event_id, after], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// The changes after `after`, each with its seq: what a poll broadcasts.
+#[cfg(feature = "bench-polling")]
+pub fn changes_with_seq_after(
+    conn: &Connection,
+    event_id: &str,
+    after: u64,
+) -> rusqlite::Result<Vec<(u64, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, frame FROM changes WHERE event_id = ?1 AND seq > ?2 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map(params![event_id, after], |r| Ok((r.get(0)?, r.get(1)?)))?;
     rows.collect()
 }
 

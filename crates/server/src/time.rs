@@ -74,8 +74,7 @@ impl Horizon {
 
     /// Every change stamped at or before this instant is already queued.
     /// Idle, that is the millisecond before now: a batch opened later in
-    /// this same millisecond is stamped with it (the test of the pong
-    /// caught exactly that).
+    /// this same millisecond is stamped with it.
     pub fn through_ms(&self, clock: &ServerClock) -> i64 {
         let g = self.open.lock().unwrap_or_else(|e| e.into_inner());
         match *g {

@@ -26,9 +26,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::Lookup;
 use crate::error::ApiError;
+use crate::fanout::{Frame, Outbound, Subscriber};
 use crate::http::{authenticate_token, check_op, token_of};
 use crate::limits::{ConnLimiter, ConnSlot};
-use crate::writer::{Frame, OpOutcome, Outbound, Subscriber};
+use crate::writer::OpOutcome;
 use crate::AppState;
 
 /// Frames a connection may have queued before it counts as too slow.
@@ -74,10 +75,9 @@ pub async fn upgrade(
         Err(t) => return ApiError::rate_limited(t).into_response(),
     };
     // 1 KiB read buffer: tungstenite allocates and zero-fills it when the
-    // connection opens, so it is paid by every idle screen (its default
-    // 128 KiB cost ~135 KiB each, PLATFORM.md; 4 KiB was 3 of the 13 KiB an
-    // idle connection cost). An op is a few hundred bytes; a bigger message
-    // grows the buffer to its size while it is read.
+    // connection opens, so every idle screen pays for it, and the default
+    // (128 KiB) would be most of what an idle screen costs. An op is a few
+    // hundred bytes; a bigger message grows the buffer while it is read.
     ws.read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
         .max_message_size(MAX_MESSAGE_BYTES)
@@ -188,8 +188,7 @@ async fn connection(
             // Made once, not per message: a `cancelled()` future registers
             // with its token when first polled, and `shutdown` is one token
             // shared by every connection, so re-creating these per frame
-            // put every socket's every message through one shared lock
-            // (seen in a profile at 5,000 subscribers).
+            // put every socket's every message through one shared lock.
             let killed = kill.cancelled();
             let stopping = shutdown.cancelled();
             tokio::pin!(killed, stopping);
@@ -294,7 +293,7 @@ async fn connection(
             Some(Ok(Message::Text(text))) => {
                 // Boxed: its state machine is large and only lives while a
                 // message is handled; inline, every idle connection would
-                // carry it (a few KiB each at 5,000 connections).
+                // carry it.
                 st.touch(&actor.operator_id);
                 Box::pin(handle_text(
                     &st,

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use pitboss_server::writer::Delivery;
 use pitboss_server::{Config, LimitConfig, Synchronous};
 
 #[derive(Parser, Debug)]
@@ -47,14 +46,6 @@ struct Args {
     /// subscriptions dropped, in milliseconds.
     #[arg(long, default_value_t = 30_000)]
     ws_dead_after_ms: u64,
-    /// How changes reach subscribers: `push` (at once; what venues run) or
-    /// `poll` (read back from the store every --poll-interval-ms, the way a
-    /// database-backed pub/sub adapter works; for benchmarks only).
-    #[arg(long, default_value = "push", value_parser = parse_delivery)]
-    delivery: Delivery,
-    /// With `--delivery poll`: how often the store is read, in milliseconds.
-    #[arg(long, default_value_t = 100)]
-    poll_interval_ms: u64,
     /// Ops per second one WebSocket may send (a token bucket).
     #[arg(long, default_value_t = LimitConfig::default().ops_per_second_per_connection)]
     ops_per_second_per_connection: u32,
@@ -76,14 +67,6 @@ struct Args {
     /// that drive one server from one address on purpose.
     #[arg(long)]
     no_limits: bool,
-}
-
-fn parse_delivery(s: &str) -> Result<Delivery, String> {
-    match s {
-        "push" => Ok(Delivery::Push),
-        "poll" => Ok(Delivery::Poll),
-        _ => Err("expected push or poll".to_string()),
-    }
 }
 
 fn parse_sync(s: &str) -> Result<Synchronous, String> {
@@ -124,12 +107,6 @@ async fn main() -> anyhow::Result<()> {
     );
     config.ws_ping_every = std::time::Duration::from_millis(args.ws_ping_every_ms);
     config.ws_dead_after = std::time::Duration::from_millis(args.ws_dead_after_ms);
-    anyhow::ensure!(
-        args.poll_interval_ms >= 1,
-        "--poll-interval-ms must be at least 1"
-    );
-    config.delivery = args.delivery;
-    config.poll_every = std::time::Duration::from_millis(args.poll_interval_ms);
     let mut server = pitboss_server::start(config).await?;
     // Scripts (and our tests) read these lines: keep their shape.
     println!("listening on http://{}", server.local_addr());

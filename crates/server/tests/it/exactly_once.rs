@@ -1,11 +1,10 @@
 //! Exactly-once ops: a retried op id changes nothing and gets the same answer,
 //! on either transport.
 
-mod common;
-
 use anyhow::{ensure, Context, Result};
-use common::*;
 use serde_json::{json, Value};
+
+use crate::common::*;
 
 async fn entries(http: &Http, event: &str) -> Result<u64> {
     Ok(http.snapshot(event).await?["state"]["stats"]["entries"]

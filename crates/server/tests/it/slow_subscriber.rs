@@ -2,15 +2,14 @@
 //! hold back the writer or the other screens: its queue is bounded, it is
 //! cut off, and it catches up by resuming.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
-use common::*;
 use futures_util::StreamExt;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
+
+use crate::common::*;
 
 const OPS: usize = 4000;
 

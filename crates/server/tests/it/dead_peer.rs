@@ -3,13 +3,12 @@
 //! nothing within the deadline is dropped with its subscriptions, while a
 //! peer that reads normally (and so answers pings) stays.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
-use common::{TestServer, DEALER};
 use serde_json::json;
+
+use crate::common::{TestServer, DEALER};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_peer_is_dropped_and_a_reading_one_stays() -> Result<()> {
@@ -62,7 +61,11 @@ async fn a_silent_peer_is_dropped_and_a_reading_one_stays() -> Result<()> {
     ensure!(open().await? == 1, "the reading peer stays connected");
     // And it is still served: a change reaches it.
     let (status, _) = dealer
-        .op(&event, &common::new_op_id(), json!({"type": "stats.entry"}))
+        .op(
+            &event,
+            &crate::common::new_op_id(),
+            json!({"type": "stats.entry"}),
+        )
         .await?;
     ensure!(status == 200);
     let change = alive.next_of("change").await?;

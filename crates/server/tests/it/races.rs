@@ -1,12 +1,11 @@
 //! Concurrency on a real server over real sockets: the races from the field.
 
-mod common;
-
 use anyhow::{ensure, Result};
-use common::*;
 use pitboss_core::clock::position;
 use pitboss_core::{ClockState, Structure};
 use serde_json::{json, Value};
+
+use crate::common::*;
 
 const CLIENTS: usize = 10;
 const PER_CLIENT: usize = 20;

@@ -1,14 +1,13 @@
 //! Durability: `kill -9` in the middle of a burst loses no acknowledged op,
 //! and the store stays consistent.
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use common::*;
 use serde_json::json;
+
+use crate::common::*;
 
 #[tokio::test]
 async fn kill_9_mid_burst_keeps_every_acknowledged_op() -> Result<()> {

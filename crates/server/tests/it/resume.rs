@@ -1,11 +1,10 @@
 //! Subscriptions: resume from a seq with no gap and no duplicate, snapshot
 //! past retention, and nothing from other events.
 
-mod common;
-
 use anyhow::{ensure, Result};
-use common::*;
 use serde_json::json;
+
+use crate::common::*;
 
 fn seqs(frames: &[serde_json::Value]) -> Vec<u64> {
     frames

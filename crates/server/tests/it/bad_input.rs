@@ -1,13 +1,12 @@
 //! Bad input of every kind: a clear error each, the connection and the
 //! server stay up, and nothing stored changes.
 
-mod common;
-
 use anyhow::{ensure, Context, Result};
-use common::*;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
+
+use crate::common::*;
 
 #[tokio::test]
 async fn bad_http_requests_get_clear_errors_and_change_nothing() -> Result<()> {

@@ -1,6 +1,5 @@
 //! Test harness: the real `pitboss-server` binary on a loopback port, with
 //! real HTTP and WebSocket clients. Each server gets its own temp folder.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::net::IpAddr;

@@ -7,14 +7,13 @@
 //! all night, or a copy of `pitboss.db` (what an IT person backs up) would
 //! miss the last changes. These tests look at the files.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use common::*;
 use serde_json::{json, Value};
+
+use crate::common::*;
 
 /// Sends `op` and waits for its answer on the same socket.
 async fn ws_op(ws: &mut Ws, event: &str, op: Value) -> Result<Value> {

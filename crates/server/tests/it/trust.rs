@@ -3,8 +3,6 @@
 //! audit trail. Devices are told apart by their loopback source address
 //! (127.0.0.2, 127.0.0.3, …), which is what the per-address limits key on.
 
-mod common;
-
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -13,7 +11,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-use common::*;
+use crate::common::*;
 
 fn ip(s: &str) -> Option<IpAddr> {
     s.parse().ok()
@@ -67,7 +65,7 @@ fn ops_for(snapshot: &Value, tag: &str) -> Vec<(&'static str, Value)> {
     ops
 }
 
-/// The role table of docs/protocol.md, written out again here on purpose:
+/// The role table of docs/protocol/auth.md, written out again here on purpose:
 /// a change to `Role::may` that the documentation does not follow fails.
 fn allowed(role: &str, op: &str) -> bool {
     match role {
