@@ -45,7 +45,12 @@ fn seq_in_database_file(data: &Path, event: &str) -> Result<u64> {
     Ok(seq as u64)
 }
 
+/// The two evenings run one at a time: each is 3,000 commits back to back,
+/// and together on two cores they starve each other's checkpoints.
+static ONE_EVENING_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn evening_of_changes(synchronous: &str) -> Result<()> {
+    let _alone = ONE_EVENING_AT_A_TIME.lock().await;
     let server = TestServer::start(&["--synchronous", synchronous, "--no-limits"])?;
     let coord = server.login(COORD, "Ana").await?;
     let event = server.long_event(&coord, "Log").await?;
@@ -62,12 +67,14 @@ async fn evening_of_changes(synchronous: &str) -> Result<()> {
         largest = largest.max(file_len(&wal));
     }
     // Back to back, no checkpoint on the side catches up; SQLite's own, at
-    // 1,000 pages (4 MiB), keeps the log to about that: more while a
-    // checkpoint cannot restart the log under a reader (5.2 MiB seen once
-    // in a full run on 2 busy cores). Without checkpoints these 3,000
-    // changes would leave ~60 MiB.
+    // 1,000 pages (4 MiB), keeps the log to about that, more while a
+    // checkpoint cannot start the log over under a reader: 5 to 9 MiB on 2
+    // cores busy with other tests (13 to 36 MiB were seen with two builds
+    // running beside them, which a test run does not do).
+    // Without checkpoints these 3,000 changes leave ~60 MiB, which is what
+    // this bound is here to catch.
     ensure!(
-        largest <= 8 * 1024 * 1024,
+        largest <= 30 * 1024 * 1024,
         "{synchronous}: the write-ahead log reached {largest} bytes over {changes} changes"
     );
     // Quiet for a moment: by then the database file holds everything.
