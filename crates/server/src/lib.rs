@@ -213,18 +213,16 @@ impl AppState {
 /// idle screen).
 pub struct LiveConn {
     pub conn_id: u64,
-    pub tx: mpsc::Sender<fanout::Outbound>,
-    pub kill: CancellationToken,
+    /// Cancelled on revoke: the connection stops reading at once, tries
+    /// the 1008 close for a moment and drops the socket, whether or not
+    /// its peer reads (a close queued behind frames a stalled peer never
+    /// takes would never leave).
+    pub revoke: CancellationToken,
 }
 
 impl LiveConn {
-    /// Queues the 1008 close; the sender writes it and ends the connection.
-    /// A full queue is a reader that stopped reading: kill it at once.
     pub fn close_revoked(&self) {
-        let close = fanout::Outbound::close(ws::close::POLICY, ws::REVOKED_REASON);
-        if self.tx.try_send(close).is_err() {
-            self.kill.cancel();
-        }
+        self.revoke.cancel();
     }
 }
 

@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
@@ -21,7 +22,7 @@ use futures_util::{SinkExt, StreamExt};
 use pitboss_core::limits::MAX_MESSAGE_BYTES;
 use pitboss_core::ops::Actor;
 use pitboss_core::protocol::{ClientMsg, ServerMsg};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Lookup;
@@ -38,6 +39,12 @@ pub const QUEUE_FRAMES: usize = 1024;
 pub const READ_BUFFER_BYTES: usize = 1024;
 /// Events one connection may subscribe to at once.
 pub const MAX_SUBSCRIPTIONS: usize = 64;
+/// A peer that takes none of what is written to it for this long is cut:
+/// a stalled reader must not hold its queue, its task and its socket.
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a revoked connection's 1008 close may take before the socket
+/// is dropped anyway.
+const REVOKE_GRACE: Duration = Duration::from_millis(250);
 
 /// Close codes this server uses.
 pub mod close {
@@ -153,14 +160,13 @@ async fn connection(
     st.open_websockets.fetch_add(1, Ordering::Relaxed);
     let (tx, mut rx) = mpsc::channel::<Outbound>(QUEUE_FRAMES);
     let kill = CancellationToken::new();
+    let revoke = CancellationToken::new();
     // Registered, then the token checked again: a revoke that commits
     // between the upgrade's check and here either finds this registration
-    // (and closes it) or is seen by the second check. Closing goes through
-    // the connection's own queue: the sender writes the 1008 and ends.
+    // (and closes it) or is seen by the second check.
     let live = crate::LiveConn {
         conn_id,
-        tx: tx.clone(),
-        kill: kill.clone(),
+        revoke: revoke.clone(),
     };
     if matches!(st.auth.lookup(&token), Lookup::Valid(_)) {
         st.register_live(&actor.operator_id, live);
@@ -170,13 +176,13 @@ async fn connection(
     } else {
         live.close_revoked();
     }
-    drop(token);
     let mut limiter = st.limits.conn_limiter();
     let shutdown = st.shutdown.clone();
     tracing::debug!(conn_id, name = actor.name, "websocket open");
 
     let sender = {
         let kill = kill.clone();
+        let revoke = revoke.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             let close = |code: u16, reason: &str| {
@@ -190,11 +196,17 @@ async fn connection(
             // shared by every connection, so re-creating these per frame
             // put every socket's every message through one shared lock.
             let killed = kill.cancelled();
+            let revoked = revoke.cancelled();
             let stopping = shutdown.cancelled();
-            tokio::pin!(killed, stopping);
+            tokio::pin!(killed, revoked, stopping);
             loop {
                 tokio::select! {
                     biased;
+                    () = &mut revoked => {
+                        let bye = sink.send(close(close::POLICY, REVOKED_REASON));
+                        drop(tokio::time::timeout(REVOKE_GRACE, bye).await);
+                        break;
+                    }
                     () = &mut killed => {
                         drop(sink.send(close(close::TRY_AGAIN_LATER, "too slow to keep up: reconnect and resume")).await);
                         break;
@@ -211,30 +223,43 @@ async fn connection(
                             drop(sink.close().await);
                             break;
                         };
-                        let mut pending = Some(first);
-                        let mut ok = true;
-                        while let Some(item) = pending.take() {
-                            match item {
-                                Outbound::Frame(f) => ok = sink.feed(Message::Text(f.text())).await.is_ok(),
-                                Outbound::Batch(fs) => {
-                                    for f in fs.iter() {
-                                        ok = sink.feed(Message::Text(f.text())).await.is_ok();
-                                        if !ok { break; }
+                        let written = tokio::time::timeout(WRITE_DEADLINE, async {
+                            let mut pending = Some(first);
+                            while let Some(item) = pending.take() {
+                                let ok = match item {
+                                    Outbound::Frame(f) => sink.feed(Message::Text(f.text())).await.is_ok(),
+                                    Outbound::Batch(fs) => {
+                                        let mut ok = true;
+                                        for f in fs.iter() {
+                                            ok = sink.feed(Message::Text(f.text())).await.is_ok();
+                                            if !ok { break; }
+                                        }
+                                        ok
                                     }
-                                }
-                                // A ping racing the peer's close frame fails to
-                                // send; that must not cut the closing handshake.
-                                Outbound::Ping => drop(sink.feed(Message::Ping(Default::default())).await),
-                                Outbound::Close(frame) => {
-                                    drop(sink.send(Message::Close(Some(*frame))).await);
-                                    ok = false;
-                                }
+                                    // A ping racing the peer's close frame fails to
+                                    // send; that must not cut the closing handshake.
+                                    Outbound::Ping => {
+                                        drop(sink.feed(Message::Ping(Default::default())).await);
+                                        true
+                                    }
+                                    Outbound::Close(frame) => {
+                                        drop(sink.send(Message::Close(Some(*frame))).await);
+                                        false
+                                    }
+                                };
+                                if !ok { return false; }
+                                pending = rx.try_recv().ok();
                             }
-                            if !ok { break; }
-                            pending = rx.try_recv().ok();
-                        }
-                        if !ok || sink.flush().await.is_err() {
-                            break;
+                            sink.flush().await.is_ok()
+                        })
+                        .await;
+                        match written {
+                            Ok(true) => {}
+                            Ok(false) => break,
+                            Err(_) => {
+                                tracing::info!("a peer took nothing for {WRITE_DEADLINE:?}: dropping it");
+                                break;
+                            }
                         }
                     }
                 }
@@ -251,12 +276,18 @@ async fn connection(
     );
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let killed = kill.cancelled();
+    let revoked = revoke.cancelled();
     let stopping = shutdown.cancelled();
     let dead = tokio::time::sleep_until(last_heard + st.ws_dead_after);
-    tokio::pin!(killed, stopping, dead);
+    tokio::pin!(killed, revoked, stopping, dead);
+    // Answers awaited on the side, at most a queue's worth at once: a peer
+    // that sends ops and reads nothing waits here instead of piling up
+    // tasks.
+    let answers = Arc::new(Semaphore::new(QUEUE_FRAMES));
     loop {
         let msg = tokio::select! {
             () = &mut killed => break,
+            () = &mut revoked => break,
             () = &mut stopping => break,
             () = &mut dead => {
                 tracing::info!(conn_id, name = actor.name, "no word from this client for {:?}: dropping it", st.ws_dead_after);
@@ -299,10 +330,13 @@ async fn connection(
                     &st,
                     &Conn {
                         actor: &actor,
+                        token: &token,
                         conn_id,
                         addr: peer.addr,
                         tx: &tx,
                         kill: &kill,
+                        revoke: &revoke,
+                        answers: &answers,
                     },
                     &mut limiter,
                     &mut subscriptions,
@@ -327,10 +361,12 @@ async fn connection(
     // peer that stopped reading leaves the sender stuck in a write: abort it,
     // which drops the socket, rather than keep it forever.
     let mut sender = sender;
-    if tokio::time::timeout(std::time::Duration::from_secs(2), &mut sender)
-        .await
-        .is_err()
-    {
+    let grace = if revoke.is_cancelled() {
+        REVOKE_GRACE
+    } else {
+        Duration::from_secs(2)
+    };
+    if tokio::time::timeout(grace, &mut sender).await.is_err() {
         sender.abort();
     }
     st.open_websockets.fetch_sub(1, Ordering::Relaxed);
@@ -340,10 +376,15 @@ async fn connection(
 /// What a frame handler knows of its connection.
 struct Conn<'a> {
     actor: &'a Actor,
+    /// Looked up again for every op: a revoke holds even on a connection
+    /// whose close has not gone out yet.
+    token: &'a str,
     conn_id: u64,
     addr: IpAddr,
     tx: &'a mpsc::Sender<Outbound>,
     kill: &'a CancellationToken,
+    revoke: &'a CancellationToken,
+    answers: &'a Arc<Semaphore>,
 }
 
 async fn handle_text(
@@ -400,6 +441,10 @@ async fn handle_text(
             event_id,
             op,
         } => {
+            if !matches!(st.auth.lookup(c.token), Lookup::Valid(_)) {
+                c.revoke.cancel();
+                return reply(rejected_frame(&op_id, ApiError::revoked())).await;
+            }
             // Before anything else: a flood is refused at the cost of one
             // parse, and the op is not remembered, so it may be resent.
             if let Err(t) = st.limits.op(limiter, c.addr) {
@@ -424,7 +469,11 @@ async fn handle_text(
             {
                 Ok(rx) => {
                     let tx = tx.clone();
+                    let Ok(permit) = c.answers.clone().acquire_owned().await else {
+                        return;
+                    };
                     tokio::spawn(async move {
+                        let _permit = permit;
                         let outcome = rx.await.unwrap_or_else(|_| {
                             Err(ApiError::unavailable("the server is shutting down"))
                         });

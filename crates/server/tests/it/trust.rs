@@ -789,3 +789,98 @@ async fn websockets_per_address_are_capped() -> Result<()> {
     }
     Ok(())
 }
+
+/// How many WebSockets the server holds open, as its health answer says.
+async fn open_websockets(http: &Http) -> Result<u64> {
+    let (s, v) = http.get("/api/health").await?;
+    ensure!(s == 200, "health: {s} {v}");
+    v["websockets"].as_u64().context("websockets")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_that_stopped_reading_is_cut_off_and_its_later_ops_are_refused(
+) -> Result<()> {
+    let server = TestServer::start(&["--no-limits"])?;
+    let coord = server.login(COORD, "Ana").await?;
+    let event = server.long_event(&coord, "Stalled").await?;
+    // A big structure, so that each snapshot is ~45 KB: a few dozen of
+    // them fill the socket's buffers of a peer that reads nothing.
+    let levels: Vec<Value> = (0..150)
+        .map(|i| {
+            json!({"kind": "level", "small_blind": 100 + i, "big_blind": 200 + 2 * i,
+                   "duration_ms": 600_000, "note": "n".repeat(200)})
+        })
+        .collect();
+    let (s, v) = coord
+        .op(
+            &event,
+            &new_op_id(),
+            json!({"type": "structure.update", "base_version": 1, "levels": levels}),
+        )
+        .await?;
+    ensure!(s == 200, "structure: {s} {v}");
+    let entries_before = coord.snapshot(&event).await?["state"]["stats"]["entries"].clone();
+
+    let dealer = server.login(DEALER, "Ben").await?;
+    let mut ws = dealer.ws().await?;
+    // Subscribes and unsubscribes, never reading: every snapshot waits in
+    // the server's queue and the kernel's buffers.
+    for _ in 0..300 {
+        ws.send(json!({"type": "subscribe", "event_id": event, "after": null}))
+            .await?;
+        ws.send(json!({"type": "unsubscribe", "event_id": event}))
+            .await?;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    ensure!(
+        open_websockets(&coord).await? == 1,
+        "the dealer's socket is open"
+    );
+
+    let (_, devices) = coord.get("/api/devices").await?;
+    let id = devices["devices"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["name"] == "Ben"))
+        .and_then(|d| d["operator_id"].as_str())
+        .context("Ben listed")?
+        .to_string();
+    let t0 = Instant::now();
+    let (s, v) = coord
+        .post(&format!("/api/devices/{id}/revoke"), &json!({}))
+        .await?;
+    ensure!(s == 200 && v["revoked"] == true, "revoke: {s} {v}");
+    // The same socket goes on sending ops, as a stolen laptop would.
+    let sender = tokio::spawn(async move {
+        for _ in 0..40 {
+            let op = json!({"type": "op", "op_id": new_op_id(), "event_id": "x", "op": {"type": "stats.entry"}});
+            let op = op.to_string().replace("\"x\"", &format!("\"{event}\""));
+            if ws.send_text(op).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        event
+    });
+    let mut gone_after = None;
+    while t0.elapsed() < Duration::from_secs(3) {
+        if open_websockets(&coord).await? == 0 {
+            gone_after = Some(t0.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let event = sender.await?;
+    println!("revoke → stalled socket closed after {gone_after:?}");
+    let gone_after =
+        gone_after.context("the revoked socket was still open 3 s after the revoke")?;
+    ensure!(
+        gone_after < Duration::from_secs(1),
+        "the revoked socket took {gone_after:?} to close"
+    );
+    let entries_after = coord.snapshot(&event).await?["state"]["stats"]["entries"].clone();
+    ensure!(
+        entries_after == entries_before,
+        "ops of a revoked device were applied: entries {entries_before} -> {entries_after}"
+    );
+    Ok(())
+}
