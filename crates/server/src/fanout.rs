@@ -10,6 +10,7 @@
 //! queues.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use axum::extract::ws::{CloseFrame, Utf8Bytes};
@@ -34,6 +35,27 @@ impl Frame {
     pub fn text(&self) -> Utf8Bytes {
         Utf8Bytes::clone(&self.0)
     }
+
+    /// Its size in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The bytes of catch-ups one connection may have waiting to be written,
+/// past the first. Live changes are shared by every subscriber and cost a
+/// connection one pointer; a catch-up (a snapshot, a replay) is its own. A
+/// peer that asks for catch-up after catch-up and reads none of them is cut
+/// off (1013) instead of growing the server by each.
+pub const MAX_QUEUED_CATCH_UP_BYTES: usize = 4 * 1024 * 1024;
+
+/// The bytes of a catch-up.
+pub fn catch_up_bytes(frames: &[Frame]) -> usize {
+    frames.iter().map(Frame::len).sum()
 }
 
 impl From<String> for Frame {
@@ -76,6 +98,10 @@ pub struct Subscriber {
     /// overflowed, or it would miss a change): the connection closes with
     /// 1013 and the client resumes from the last seq it applied.
     pub kill: CancellationToken,
+    /// Bytes of catch-ups queued on this connection and not yet written
+    /// (see [`MAX_QUEUED_CATCH_UP_BYTES`]); the connection's sender counts
+    /// them down as it writes.
+    pub queued: Arc<AtomicUsize>,
 }
 
 impl Subscriber {
@@ -142,13 +168,23 @@ impl Registry {
         catch_up: Vec<Frame>,
         seq: u64,
     ) -> Result<(), ApiError> {
-        match sub.tx.try_send(Outbound::Batch(Box::new(catch_up))) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                sub.kill.cancel();
-                return Err(ApiError::unavailable("connection queue is full"));
+        let bytes = catch_up_bytes(&catch_up);
+        // One catch-up always goes, however long (a resume after a long
+        // outage); more only while what waits stays under the cap.
+        let unread = sub.queued.fetch_add(bytes, Ordering::AcqRel);
+        let refused = if unread > 0 && unread + bytes > MAX_QUEUED_CATCH_UP_BYTES {
+            Some("catch-ups this connection has not read")
+        } else {
+            match sub.tx.try_send(Outbound::Batch(Box::new(catch_up))) {
+                Ok(()) => None,
+                Err(mpsc::error::TrySendError::Full(_)) => Some("connection queue is full"),
+                Err(mpsc::error::TrySendError::Closed(_)) => return Ok(()),
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => return Ok(()),
+        };
+        if let Some(why) = refused {
+            sub.queued.fetch_sub(bytes, Ordering::AcqRel);
+            sub.cut_off(event_id, why);
+            return Err(ApiError::unavailable(why));
         }
         let list = self.events.entry(event_id.to_string()).or_default();
         list.retain(|f| f.sub.conn_id != sub.conn_id);
@@ -277,7 +313,16 @@ mod tests {
     fn connection(conn_id: u64, room: usize) -> (Subscriber, mpsc::Receiver<Outbound>) {
         let (tx, rx) = mpsc::channel(room);
         let kill = CancellationToken::new();
-        (Subscriber { conn_id, tx, kill }, rx)
+        let queued = Arc::default();
+        (
+            Subscriber {
+                conn_id,
+                tx,
+                kill,
+                queued,
+            },
+            rx,
+        )
     }
 
     /// Everything queued on a connection so far, as text.
@@ -490,5 +535,29 @@ mod tests {
         let mut failed = Vec::new();
         out.fail(|a| failed.push(a));
         assert_eq!(failed, vec![1, 2]);
+    }
+
+    /// Fails if the catch-up bytes are not counted (or the cap not checked):
+    /// a peer asking for snapshot after snapshot, reading none, would grow
+    /// the server by each.
+    #[test]
+    fn catch_ups_past_the_byte_cap_cut_the_connection_off() {
+        let mut reg = Registry::default();
+        let (sub, mut rx) = connection(1, 1024);
+        // The first may be as long as it is: a resume after an outage.
+        let huge = Frame::from("x".repeat(8 * 1024 * 1024));
+        let r = reg.subscribe("ev", sub.clone(), vec![huge], 1);
+        assert!(r.is_ok(), "{r:?}");
+        let (sub, mut rx) = connection(1, 1024);
+        let big = Frame::from("x".repeat(1024 * 1024));
+        for _ in 0..4 {
+            let r = reg.subscribe("ev", sub.clone(), vec![big.clone()], 1);
+            assert!(r.is_ok(), "{r:?}");
+        }
+        assert!(!sub.kill.is_cancelled());
+        let r = reg.subscribe("ev", sub.clone(), vec![big.clone()], 1);
+        assert!(r.is_err(), "a fifth MiB unread is over the cap");
+        assert!(sub.kill.is_cancelled(), "and the connection is cut off");
+        assert_eq!(drain(&mut rx).len(), 4, "nothing past the cap was queued");
     }
 }

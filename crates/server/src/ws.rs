@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::Lookup;
 use crate::error::ApiError;
-use crate::fanout::{Frame, Outbound, Subscriber};
+use crate::fanout::{catch_up_bytes, Frame, Outbound, Subscriber};
 use crate::http::{authenticate_token, check_op, token_of};
 use crate::limits::{ConnLimiter, ConnSlot};
 use crate::writer::OpOutcome;
@@ -42,8 +42,9 @@ pub const MAX_SUBSCRIPTIONS: usize = 64;
 /// A peer that takes none of what is written to it for this long is cut:
 /// a stalled reader must not hold its queue, its task and its socket.
 pub const WRITE_DEADLINE: Duration = Duration::from_secs(10);
-/// How long a revoked connection's 1008 close may take before the socket
-/// is dropped anyway.
+/// How long the close of a connection the server cuts (revoked: 1008; too
+/// slow: 1013) may take before the socket is dropped anyway: its peer may
+/// be reading nothing.
 const REVOKE_GRACE: Duration = Duration::from_millis(250);
 
 /// Close codes this server uses.
@@ -161,6 +162,7 @@ async fn connection(
     let (tx, mut rx) = mpsc::channel::<Outbound>(QUEUE_FRAMES);
     let kill = CancellationToken::new();
     let revoke = CancellationToken::new();
+    let queued = Arc::new(AtomicUsize::new(0));
     // Registered, then the token checked again: a revoke that commits
     // between the upgrade's check and here either finds this registration
     // (and closes it) or is seen by the second check.
@@ -183,6 +185,7 @@ async fn connection(
     let sender = {
         let kill = kill.clone();
         let revoke = revoke.clone();
+        let queued = queued.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             let close = |code: u16, reason: &str| {
@@ -208,7 +211,8 @@ async fn connection(
                         break;
                     }
                     () = &mut killed => {
-                        drop(sink.send(close(close::TRY_AGAIN_LATER, "too slow to keep up: reconnect and resume")).await);
+                        let bye = sink.send(close(close::TRY_AGAIN_LATER, "too slow to keep up: reconnect and resume"));
+                        drop(tokio::time::timeout(REVOKE_GRACE, bye).await);
                         break;
                     }
                     () = &mut stopping => {
@@ -234,6 +238,7 @@ async fn connection(
                                             ok = sink.feed(Message::Text(f.text())).await.is_ok();
                                             if !ok { break; }
                                         }
+                                        queued.fetch_sub(catch_up_bytes(&fs), Ordering::AcqRel);
                                         ok
                                     }
                                     // A ping racing the peer's close frame fails to
@@ -337,6 +342,7 @@ async fn connection(
                         kill: &kill,
                         revoke: &revoke,
                         answers: &answers,
+                        queued: &queued,
                     },
                     &mut limiter,
                     &mut subscriptions,
@@ -385,6 +391,7 @@ struct Conn<'a> {
     kill: &'a CancellationToken,
     revoke: &'a CancellationToken,
     answers: &'a Arc<Semaphore>,
+    queued: &'a Arc<AtomicUsize>,
 }
 
 async fn handle_text(
@@ -423,6 +430,7 @@ async fn handle_text(
                 conn_id,
                 tx: tx.clone(),
                 kill: kill.clone(),
+                queued: c.queued.clone(),
             };
             match st.writer.subscribe(event_id.clone(), after, sub).await {
                 Ok(()) => {

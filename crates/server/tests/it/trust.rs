@@ -884,3 +884,103 @@ async fn a_revoked_device_that_stopped_reading_is_cut_off_and_its_later_ops_are_
     );
     Ok(())
 }
+
+/// The server's resident memory, from the kernel's account of its process.
+fn rss_bytes(server: &TestServer) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id()))?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .context("VmRSS")?;
+    Ok(kb * 1024)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_asking_for_catch_up_after_catch_up_without_reading_is_cut_off() -> Result<()> {
+    let server = TestServer::start(&["--no-limits"])?;
+    let coord = server.login(COORD, "Ana").await?;
+    let event = server.long_event(&coord, "Flood").await?;
+    let levels: Vec<Value> = (0..150)
+        .map(|i| {
+            json!({"kind": "level", "small_blind": 100 + i, "big_blind": 200 + 2 * i,
+                   "duration_ms": 600_000, "note": "n".repeat(200)})
+        })
+        .collect();
+    let (s, v) = coord
+        .op(
+            &event,
+            &new_op_id(),
+            json!({"type": "structure.update", "base_version": 1, "levels": levels}),
+        )
+        .await?;
+    ensure!(s == 200, "structure: {s} {v}");
+    let before = rss_bytes(&server)?;
+
+    // Another dealer works the floor meanwhile.
+    let dealer = server.login(DEALER, "Ben").await?;
+    let worker = {
+        let dealer = dealer.clone();
+        let event = event.clone();
+        tokio::spawn(async move {
+            let mut took = Vec::new();
+            for _ in 0..40 {
+                let t = Instant::now();
+                let (s, v) = dealer
+                    .op(&event, &new_op_id(), json!({"type": "stats.entry"}))
+                    .await?;
+                ensure!(s == 200, "entry: {s} {v}");
+                took.push(t.elapsed());
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            anyhow::Ok(took)
+        })
+    };
+    // 2,000 snapshots of ~45 KB asked for and none read: ~90 MB if each
+    // were kept.
+    let flooder = server.login(DEALER, "Eve").await?;
+    let mut ws = flooder.ws().await?;
+    let mut sent = 0;
+    for _ in 0..2000 {
+        let sub = json!({"type": "subscribe", "event_id": event, "after": null});
+        let unsub = json!({"type": "unsubscribe", "event_id": event});
+        if ws.send(sub).await.is_err() || ws.send(unsub).await.is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    // The server reads the flood at its own pace: watch it until the
+    // flooding socket is gone (or 15 s), keeping the most it grew.
+    let mut grown = 0;
+    let mut cut_off = false;
+    let watch = Instant::now();
+    while watch.elapsed() < Duration::from_secs(15) {
+        grown = grown.max(rss_bytes(&server)?.saturating_sub(before));
+        if open_websockets(&coord).await? == 0 {
+            cut_off = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut took = worker.await??;
+    took.sort();
+    let p99 = took[took.len() * 99 / 100 - 1];
+    println!(
+        "flood of {sent} subscribe pairs: server grew {} KiB; the other dealer's op p99 {p99:?}",
+        grown / 1024
+    );
+    // Catch-ups are capped at 4 MiB a connection; with only the queue's
+    // 1,024 items as a bound, this flood held ~24 MiB before the socket was
+    // cut, 10 s later.
+    ensure!(
+        grown < 16 * 1024 * 1024,
+        "the server grew {grown} bytes for one socket's unread catch-ups"
+    );
+    ensure!(cut_off, "the flooding socket was still open after 15 s");
+    ensure!(
+        p99 < Duration::from_millis(250),
+        "the other dealer's ops: p99 {p99:?}"
+    );
+    Ok(())
+}
