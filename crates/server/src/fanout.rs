@@ -543,11 +543,12 @@ mod tests {
     #[test]
     fn catch_ups_past_the_byte_cap_cut_the_connection_off() {
         let mut reg = Registry::default();
-        let (sub, mut rx) = connection(1, 1024);
         // The first may be as long as it is: a resume after an outage.
+        let (resuming, _queue) = connection(2, 1024);
         let huge = Frame::from("x".repeat(8 * 1024 * 1024));
-        let r = reg.subscribe("ev", sub.clone(), vec![huge], 1);
+        let r = reg.subscribe("ev", resuming.clone(), vec![huge], 1);
         assert!(r.is_ok(), "{r:?}");
+        assert!(!resuming.kill.is_cancelled());
         let (sub, mut rx) = connection(1, 1024);
         let big = Frame::from("x".repeat(1024 * 1024));
         for _ in 0..4 {
