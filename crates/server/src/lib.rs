@@ -15,6 +15,7 @@ pub mod auth;
 pub mod demo;
 pub mod error;
 pub mod fanout;
+pub mod guard;
 pub mod http;
 pub mod limits;
 pub mod store;
@@ -57,6 +58,9 @@ pub struct Config {
     pub coordinator_code: Option<String>,
     pub dealer_code: Option<String>,
     pub display_code: Option<String>,
+    /// Names devices may reach this host by besides its addresses,
+    /// `localhost` and its own host name (see [`guard`]).
+    pub host_names: Vec<String>,
     /// Rate limits and connection caps (see `limits.rs`).
     pub limits: LimitConfig,
     /// Create the demo event when the store has no event yet.
@@ -85,6 +89,7 @@ impl Config {
             coordinator_code: None,
             dealer_code: None,
             display_code: None,
+            host_names: Vec::new(),
             limits: LimitConfig::default(),
             demo: false,
             retention: 10_000,
@@ -115,6 +120,8 @@ pub struct AppState {
     /// WebSockets open now, shown by `/api/health` for a venue's IT person.
     pub open_websockets: AtomicU64,
     pub limits: limits::Limits,
+    /// The names a `Host` header may carry (see [`guard`]).
+    pub host_names: Vec<String>,
     /// Open WebSockets per device (operator id): what a revoke closes.
     live: Mutex<HashMap<String, Vec<LiveConn>>>,
     /// When each device was last heard from, and when that was last stored.
@@ -340,6 +347,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         ws_dead_after: config.ws_dead_after,
         open_websockets: AtomicU64::new(0),
         limits: limits::Limits::new(config.limits.clone()),
+        host_names: guard::own_names(&config.host_names),
         live: Mutex::default(),
         seen: Mutex::default(),
     });
@@ -416,6 +424,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ws", get(ws::upgrade))
         .fallback(http::not_found)
         .layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::check,
+        ))
         .with_state(state)
 }
 

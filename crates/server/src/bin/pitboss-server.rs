@@ -67,6 +67,11 @@ struct Args {
     /// that drive one server from one address on purpose.
     #[arg(long)]
     no_limits: bool,
+    /// A name devices may reach this host by (a DNS name the venue set up),
+    /// besides its addresses, `localhost` and its own host name; may be
+    /// given more than once. Requests to any other name are refused.
+    #[arg(long = "host-name")]
+    host_names: Vec<String>,
 }
 
 fn parse_sync(s: &str) -> Result<Synchronous, String> {
@@ -88,6 +93,7 @@ async fn main() -> anyhow::Result<()> {
     config.coordinator_code = args.coordinator_code;
     config.dealer_code = args.dealer_code;
     config.display_code = args.display_code;
+    config.host_names = args.host_names;
     config.limits = LimitConfig {
         enabled: !args.no_limits,
         ops_per_second_per_connection: args.ops_per_second_per_connection,

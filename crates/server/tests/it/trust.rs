@@ -984,3 +984,73 @@ async fn a_socket_asking_for_catch_up_after_catch_up_without_reading_is_cut_off(
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_page_or_a_foreign_name_cannot_use_the_server_nor_lock_out_its_devices() -> Result<()>
+{
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let server = TestServer::start(&[])?;
+    let url = server.url("/api/session");
+    let http = reqwest::Client::new();
+    let wrong = json!({"join_code": "WRONG-0000", "name": "Eve"}).to_string();
+    // More wrong codes than the cool-down allows, three ways a page could
+    // send them; none reaches the login, so none counts.
+    for _ in 0..6 {
+        let r = http
+            .post(&url)
+            .header("origin", "http://evil.example")
+            .header("content-type", "application/json")
+            .body(wrong.clone())
+            .send()
+            .await?;
+        ensure!(r.status() == 403, "foreign origin: {}", r.status());
+        let r = http
+            .post(&url)
+            .header("content-type", "text/plain")
+            .body(wrong.clone())
+            .send()
+            .await?;
+        ensure!(r.status() == 415, "text/plain: {}", r.status());
+        let r = http
+            .post(&url)
+            .header("host", "evil.example:7878")
+            .header("content-type", "application/json")
+            .body(wrong.clone())
+            .send()
+            .await?;
+        ensure!(r.status() == 421, "foreign host: {}", r.status());
+        let v: Value = r.json().await?;
+        ensure!(v["error"] == "misdirected", "{v}");
+    }
+    // The app's own webview and the server's own name pass.
+    let r = http
+        .get(server.url("/api/health"))
+        .header("origin", "tauri://localhost")
+        .send()
+        .await?;
+    ensure!(r.status() == 200, "the app's origin: {}", r.status());
+    let coord = server.login(COORD, "Ana").await?;
+    ensure!(coord.role == "coordinator", "the real device still joins");
+
+    // A page's WebSocket, even with a stolen token, is refused at the upgrade.
+    let mut req = format!(
+        "{}/ws",
+        server
+            .url("")
+            .replace("http://", "ws://")
+            .trim_end_matches('/')
+    )
+    .into_client_request()?;
+    req.headers_mut()
+        .insert("origin", "http://evil.example".parse()?);
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {}", coord.token).parse()?);
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            ensure!(resp.status() == 403, "upgrade: {}", resp.status())
+        }
+        Ok(_) => bail!("a foreign page opened a WebSocket"),
+        Err(e) => bail!("upgrade: {e}"),
+    }
+    Ok(())
+}
