@@ -3,7 +3,8 @@
 //! that push what it knows to the windows.
 //!
 //! Commands call into here; nothing here decides sync or clock logic, which
-//! is the client engine's and the core's.
+//! is the client engine's and the core's, and nothing here checks again what
+//! the engine or the server checks.
 
 mod trust;
 
@@ -318,7 +319,8 @@ impl Shell {
         self.venue_result(venue.events().await).await
     }
 
-    /// Creates an event and follows it.
+    /// Creates an event (the server checks the details and the levels, and
+    /// the role) and follows it.
     pub async fn create_event(
         &self,
         name: String,
@@ -336,11 +338,6 @@ impl Shell {
             addon_chips: starting_stack,
             addon_price: buy_in,
         };
-        ev.details()
-            .validate()
-            .map_err(|m| CmdError::new("invalid", m))?;
-        pitboss_core::structure::validate_levels(&ev.structure.levels)
-            .map_err(|m| CmdError::new("invalid", m))?;
         let venue = self.venue().await?;
         let id = self.venue_result(venue.create_event(&ev).await).await?;
         self.open_event(&id).await?;
@@ -425,12 +422,12 @@ impl Shell {
         EventView::of(&c, role.as_deref())
     }
 
-    /// Validates an op and hands it to the engine's durable outbox.
+    /// Hands an op to the engine's durable outbox. The op itself is checked
+    /// by the engine (and again by the server); the shell adds only the two
+    /// rules that are about this device rather than the op.
     pub async fn submit(&self, op: Value) -> Result<String, CmdError> {
         let op: Op = serde_json::from_value(op)
             .map_err(|e| CmdError::new("invalid", format!("not an operation: {e}")))?;
-        op.validate()
-            .map_err(|e| CmdError::new("invalid", e.to_string()))?;
         let (client, role, hosting) = {
             let inner = self.inner.lock().await;
             let c = inner
@@ -471,26 +468,6 @@ impl Shell {
             ));
         }
         Ok(client.submit(op).await?)
-    }
-
-    /// The venue, for the coordinator's tools: pairing, devices, audit. The
-    /// server checks the role too; this only says so before a round trip.
-    async fn manager_venue(&self, what: &str) -> Result<Arc<Venue>, CmdError> {
-        let (venue, role) = {
-            let inner = self.inner.lock().await;
-            (inner.venue.clone(), inner.role.clone())
-        };
-        let venue = venue.ok_or_else(|| CmdError::new("invalid", "host or join a venue first"))?;
-        if let Some(reason) = venue.signed_out() {
-            return Err(CmdError::new("signed_out", reason));
-        }
-        match role.as_deref().and_then(Role::parse) {
-            Some(r) if !r.may_manage() => Err(CmdError::new(
-                "forbidden",
-                format!("only a coordinator can {what}"),
-            )),
-            _ => Ok(venue),
-        }
     }
 
     /// A Venue answer as a command's: a sign-out found on the way is

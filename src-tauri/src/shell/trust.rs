@@ -1,6 +1,8 @@
 //! The coordinator's trust tools: pairing codes, the device list, revoking
-//! a device, the audit trail and its export, with the server's "now" so
-//! countdowns and "last seen" do not depend on this machine's clock.
+//! a device, the audit trail and its export. Who may use them is the
+//! server's to say (its answer is `forbidden` for anyone but a
+//! coordinator); the shell adds the server's "now" so countdowns and "last
+//! seen" do not depend on this machine's clock.
 
 use pitboss_core::protocol::{PairingCode, RevokeResult};
 use pitboss_core::Role;
@@ -35,13 +37,13 @@ impl Shell {
                 format!("\"{role}\" is not a role: coordinator, dealer or display"),
             )
         })?;
-        let venue = self.manager_venue("pair devices").await?;
+        let venue = self.venue().await?;
         let p = self.venue_result(venue.create_pairing(role).await).await?;
         Ok(Self::pairing_view(p, self.server_now_ms().await))
     }
 
     pub async fn pairing_list(&self) -> Result<PairingListView, CmdError> {
-        let venue = self.manager_venue("see pairing codes").await?;
+        let venue = self.venue().await?;
         let codes = self.venue_result(venue.pairings().await).await?;
         let now = self.server_now_ms().await;
         Ok(PairingListView {
@@ -53,16 +55,18 @@ impl Shell {
         })
     }
 
+    /// Cancels a pairing code. The code becomes part of the request's path,
+    /// so only six digits are let through.
     pub async fn pairing_cancel(&self, code: &str) -> Result<(), CmdError> {
         if !pitboss_client::venue::is_pairing_code(code) {
             return Err(CmdError::new("invalid", "a pairing code has 6 digits"));
         }
-        let venue = self.manager_venue("cancel pairing codes").await?;
+        let venue = self.venue().await?;
         self.venue_result(venue.cancel_pairing(code).await).await
     }
 
     pub async fn devices_list(&self) -> Result<DevicesView, CmdError> {
-        let venue = self.manager_venue("see the devices").await?;
+        let venue = self.venue().await?;
         let devices = self.venue_result(venue.devices().await).await?;
         Ok(DevicesView {
             devices,
@@ -71,17 +75,9 @@ impl Shell {
         })
     }
 
+    /// Revokes a device (the server refuses this device's own).
     pub async fn device_revoke(&self, operator_id: &str) -> Result<RevokeResult, CmdError> {
-        let venue = self.manager_venue("revoke devices").await?;
-        if venue
-            .stored_session()
-            .is_some_and(|s| s.operator_id == operator_id)
-        {
-            return Err(CmdError::new(
-                "invalid",
-                "this is your own device; revoke it from another coordinator's screen",
-            ));
-        }
+        let venue = self.venue().await?;
         let r = self.venue_result(venue.revoke(operator_id).await).await;
         // A replaced join code changes what the host's header shows.
         self.announce().await;
@@ -97,7 +93,7 @@ impl Shell {
         incident_id: Option<String>,
         limit: Option<u32>,
     ) -> Result<AuditView, CmdError> {
-        let venue = self.manager_venue("see the audit trail").await?;
+        let venue = self.venue().await?;
         let event_id = self.open_event_id().await?;
         let entries = self
             .venue_result(venue.audit(&event_id, incident_id.as_deref(), limit).await)
@@ -112,7 +108,7 @@ impl Shell {
     /// Writes the open event's audit trail, as the server's CSV, to the
     /// download folder, and says where.
     pub async fn export_audit(&self) -> Result<ExportedAudit, CmdError> {
-        let venue = self.manager_venue("export the audit trail").await?;
+        let venue = self.venue().await?;
         let event_id = self.open_event_id().await?;
         let csv = self.venue_result(venue.audit_csv(&event_id).await).await?;
         let dir = crate::export::download_dir(&self.app);
