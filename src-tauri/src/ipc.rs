@@ -1,8 +1,8 @@
 //! Everything the webview sees of the shell: the names of the pushed events
 //! and the payloads of events and commands, each one typed with one
 //! `Serialize`. The UI (`ui/`) reads these camelCase fields by name, so the
-//! tests below pin the JSON exactly (docs/app-ipc.md); the engine's own types
-//! stay snake_case for the protocol and for `pitboss-follow`.
+//! tests (`ipc/tests.rs`) pin the JSON exactly (docs/app-ipc.md); the
+//! engine's own types stay snake_case for the protocol and `pitboss-follow`.
 
 use pitboss_client::alerts::{Away, SleptThrough, Sound};
 use pitboss_client::{Client, PendingOp, Replica, Status};
@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use crate::settings::Settings;
 
-/// Event names the UI listens to. `ui/ipc.js` holds the same names; a test
-/// there keeps the two equal.
+/// Event names the UI listens to. `ui/ipc.js` holds the same names, and
+/// `ipc/tests.rs` keeps the two equal: a typo would be a silent window.
 pub mod events {
     pub const CLOCK: &str = "pitboss://clock";
     pub const STATE: &str = "pitboss://state";
