@@ -1,35 +1,27 @@
-// The bridge to the shell and the one store every component renders from.
-// Commands go through `call`, ops through `submit`; whatever the shell
-// pushes is dispatched to the store by main.js. Nothing here decides sync or
-// the clock (ARCHITECTURE rules 2 and 6).
+// The main window's commands and the one store every component renders
+// from. Commands go through `call` (over ipc.js), ops through `submit`;
+// whatever the shell pushes is dispatched to the store by main.js. Nothing
+// here decides sync or the clock: the engine does, in Rust, so every screen
+// agrees and a hidden window cannot fall behind.
 
 import { Store, opLabel } from "./lib/store.js";
 import { normalizeError } from "./lib/forms.js";
+import { invoke } from "./ipc.js";
 
-const T = globalThis.window ? window.__TAURI__ : undefined;
-
-export const hasTauri = Boolean(T && T.core && T.event);
 export const store = new Store();
 
 /** Invokes a command; rejects with the normalised {code, message, current}. */
 export async function call(cmd, args) {
-  if (!hasTauri) throw { code: "internal", message: "This page runs inside the Pitboss app.", current: null };
   try {
-    return await T.core.invoke(cmd, args);
+    return await invoke(cmd, args);
   } catch (e) {
     throw normalizeError(e);
   }
 }
 
-/** Listens to a pushed event; the callback gets the payload. */
-export function listen(name, cb) {
-  if (!hasTauri) return Promise.resolve(() => {});
-  return T.event.listen(name, (e) => cb(e.payload));
-}
-
 /**
  * Sends an op exactly as the API has it. Resolves with the op id once it is
- * queued durably (its answer comes later as a pitboss://notice), or null
+ * queued durably (its answer comes later as a notice), or null
  * when the shell refused it at once (the reason is shown as a banner).
  */
 export async function submit(op) {
@@ -54,7 +46,7 @@ export async function loadEvent() {
   if (status) store.dispatch({ type: "status", status });
 }
 
-/** Takes a new AppState (from a command or the pitboss://app push). */
+/** Takes a new AppState (from a command or the app push). */
 export function takeApp(app) {
   if (!app || typeof app !== "object") return;
   const before = store.get();

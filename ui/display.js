@@ -1,11 +1,11 @@
 // The wall screen: renders the ClockView frames the shell pushes (and asks
-// for one at load). Read-only, no timers of its own (ARCHITECTURE rule 6),
-// and a small status word when the connection is not live.
+// for one at load), and a small status word when the connection is not
+// live. Read-only, with no timers of its own: a fullscreen window behind
+// another one is throttled, and the engine computes the clock anyway.
 
 import { clockDisplay } from "./lib/clockview.js";
 import { statusText, statusKind } from "./lib/status.js";
-
-const T = window.__TAURI__;
+import { EVENTS, hasTauri, invoke, listen } from "./ipc.js";
 const $ = (id) => document.getElementById(id);
 
 function set(id, text) {
@@ -45,13 +45,13 @@ function renderStatus(status) {
 
 async function boot() {
   render(null);
-  if (!T) {
+  if (!hasTauri) {
     set("d-title", "This page runs inside the Pitboss app.");
     return;
   }
-  await T.event.listen("pitboss://clock", (e) => render(e.payload));
-  await T.event.listen("pitboss://status", (e) => renderStatus(e.payload));
-  const [view, status] = await Promise.all([T.core.invoke("clock_view"), T.core.invoke("connection_status")]);
+  await listen(EVENTS.CLOCK, render);
+  await listen(EVENTS.STATUS, renderStatus);
+  const [view, status] = await Promise.all([invoke("clock_view"), invoke("connection_status")]);
   if (view) render(view);
   if (status) renderStatus(status);
 }

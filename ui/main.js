@@ -1,8 +1,9 @@
 // The main window: wires what the shell pushes into the store, shows one
 // screen at a time, and applies the theme. Components render the store;
-// the UI decides nothing about sync or the clock (ARCHITECTURE rules 2, 6).
+// the UI decides nothing about sync or the clock, which the engine owns.
 
-import { store, hasTauri, call, listen, takeApp } from "./app.js";
+import { store, call, takeApp } from "./app.js";
+import { EVENTS, hasTauri, listen } from "./ipc.js";
 import { screenFor } from "./lib/store.js";
 import "./components/pb-header.js";
 import "./components/pb-banners.js";
@@ -59,11 +60,11 @@ async function boot() {
     return;
   }
   await Promise.all([
-    listen("pitboss://app", (app) => takeApp(app)),
-    listen("pitboss://state", (state) => store.dispatch({ type: "state", state })),
-    listen("pitboss://status", (status) => store.dispatch({ type: "status", status })),
-    listen("pitboss://clock", (view) => store.dispatch({ type: "clock", view })),
-    listen("pitboss://notice", (notice) => store.dispatch({ type: "notice", notice, nowMs: Date.now() })),
+    listen(EVENTS.APP, (app) => takeApp(app)),
+    listen(EVENTS.STATE, (state) => store.dispatch({ type: "state", state })),
+    listen(EVENTS.STATUS, (status) => store.dispatch({ type: "status", status })),
+    listen(EVENTS.CLOCK, (view) => store.dispatch({ type: "clock", view })),
+    listen(EVENTS.NOTICE, (notice) => store.dispatch({ type: "notice", notice, nowMs: Date.now() })),
   ]);
   takeApp(await call("app_state"));
 }

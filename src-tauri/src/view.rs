@@ -4,7 +4,7 @@
 //! Level changes are computed here, with the core's clock function, and the
 //! webview only renders the numbers it is sent: a hidden or minimised
 //! webview's timers are throttled, so it must never be the one that decides
-//! where the clock is (rule 6).
+//! where the clock is.
 
 use pitboss_client::Replica;
 use pitboss_core::clock::{position, until_next_break_ms};

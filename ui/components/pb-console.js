@@ -1,6 +1,7 @@
-// The console: the big clock as the shell computes it (pitboss://clock, four
+// The console: the big clock as the shell computes it (the clock event, four
 // times a second), the coordinator's clock controls, the dealers' buttons
-// and the figures. It runs no timer of its own (ARCHITECTURE rule 6).
+// and the figures. It runs no timer of its own: a hidden webview's timers
+// are throttled, and the engine's frames are the clock.
 
 import { store, submit, call, reportError } from "../app.js";
 import { screenFor, roleOf, pendingSummary } from "../lib/store.js";

@@ -1,5 +1,6 @@
 // The status bar at the bottom of every screen: connection state in words,
-// pending changes, sound trouble, and Refresh (ARCHITECTURE rule 10).
+// pending changes, sound trouble, and Refresh: offline is a mode the floor
+// works in, so it is said in words, with what is waiting.
 
 import { store, call, reportError } from "../app.js";
 import { statusText, statusKind, retryText, pendingCount, soundText } from "../lib/status.js";

@@ -2,7 +2,7 @@
 // save (structure.update based on the version the draft started from);
 // dealers read. A save based on an old version is refused by the server and
 // shown here, with what differs, to reload theirs or keep editing mine
-// (ARCHITECTURE rule 4: never merged silently).
+// (never merged silently).
 
 import { store, submit } from "../app.js";
 import { roleOf } from "../lib/store.js";

@@ -1,7 +1,7 @@
 // What the clock screens (console and wall display) show, as text, from one
 // ClockView frame pushed by the shell. Pure: no DOM, no Tauri, no timers.
-// The frame already says where the clock is (ARCHITECTURE rule 6); this
-// module only words it.
+// The frame already says where the clock is (the engine computes it, so
+// every screen agrees); this module only words it.
 
 import { formatClock, formatCount, formatBlinds } from "../format.js";
 

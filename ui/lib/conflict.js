@@ -1,4 +1,4 @@
-// Conflicts (ARCHITECTURE rule 4): an edit based on an old lock_version is
+// Conflicts: an edit based on an old lock_version is
 // refused with the record as it is now. Nothing is merged: the person sees
 // "Yours" beside "Theirs", with what differs marked, and chooses. Pure.
 
