@@ -61,7 +61,17 @@ impl From<VenueError> for CmdError {
 
 impl From<anyhow::Error> for CmdError {
     fn from(e: anyhow::Error) -> CmdError {
-        CmdError::new("internal", format!("{e:#}"))
+        let code = if e.downcast_ref::<pitboss_client::InvalidOp>().is_some() {
+            "invalid"
+        } else if e
+            .downcast_ref::<pitboss_client::sync::QueueError>()
+            .is_some()
+        {
+            "forbidden"
+        } else {
+            "internal"
+        };
+        CmdError::new(code, format!("{e:#}"))
     }
 }
 
@@ -92,5 +102,22 @@ mod tests {
                 json!({"code": "rate_limited", "message": "too many attempts", "retryAfterMs": 20_000})
             )
         );
+    }
+
+    /// An op that breaks its own rules is the caller's mistake (`invalid`),
+    /// a display's op is not allowed (`forbidden`); only the rest is the
+    /// device's own failure (`internal`).
+    #[test]
+    fn engine_refusals_keep_their_codes() {
+        let code = |e: anyhow::Error| CmdError::from(e).code;
+        assert_eq!(
+            code(pitboss_client::InvalidOp("count must be 1 to 10,000".into()).into()),
+            "invalid"
+        );
+        assert_eq!(
+            code(pitboss_client::sync::QueueError::Display.into()),
+            "forbidden"
+        );
+        assert_eq!(code(anyhow::anyhow!("disk full")), "internal");
     }
 }

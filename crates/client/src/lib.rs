@@ -28,7 +28,7 @@ pub mod venue;
 
 pub use backoff::Backoff;
 pub use cache::{Cache, PendingOp};
-pub use engine::{Client, Config, Notice, Outcome, Status};
+pub use engine::{Client, Config, InvalidOp, Notice, Outcome, Status};
 pub use offset::OffsetEstimator;
 pub use replica::{Applied, Replica};
 pub use venue::{server_url, Venue, VenueConfig, VenueError};

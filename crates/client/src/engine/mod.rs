@@ -157,6 +157,13 @@ pub enum Notice {
     },
 }
 
+/// An op that breaks its own rules (a count of zero, an empty table): it is
+/// refused before it reaches the outbox, and callers can tell this from a
+/// failure of the device (`downcast_ref` on the error).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidOp(pub String);
+
 /// The answer to one op, for callers that wait for it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -353,7 +360,7 @@ impl Client {
     /// Queues an op durably (outbox) and sends it when connected. Returns its
     /// op id; the outcome arrives as a [`Notice`].
     pub async fn submit(&self, op: Op) -> anyhow::Result<String> {
-        op.validate().map_err(|e| anyhow!("{e}"))?;
+        op.validate().map_err(|e| InvalidOp(e.to_string()))?;
         let p = PendingOp {
             op_id: new_op_id(),
             event_id: self.event_id.clone(),
