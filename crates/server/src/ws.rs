@@ -227,44 +227,39 @@ async fn connection(
                             drop(sink.close().await);
                             break;
                         };
-                        let written = tokio::time::timeout(WRITE_DEADLINE, async {
-                            let mut pending = Some(first);
-                            while let Some(item) = pending.take() {
-                                let ok = match item {
-                                    Outbound::Frame(f) => sink.feed(Message::Text(f.text())).await.is_ok(),
-                                    Outbound::Batch(fs) => {
-                                        let mut ok = true;
-                                        for f in fs.iter() {
-                                            ok = sink.feed(Message::Text(f.text())).await.is_ok();
-                                            if !ok { break; }
-                                        }
-                                        queued.fetch_sub(catch_up_bytes(&fs), Ordering::AcqRel);
-                                        ok
+                        let mut pending = Some(first);
+                        let mut ok = true;
+                        while let Some(item) = pending.take() {
+                            ok = match item {
+                                Outbound::Frame(f) => put(&mut sink, Message::Text(f.text())).await,
+                                Outbound::Batch(fs) => {
+                                    let mut ok = true;
+                                    for f in fs.iter() {
+                                        ok = put(&mut sink, Message::Text(f.text())).await;
+                                        if !ok { break; }
                                     }
-                                    // A ping racing the peer's close frame fails to
-                                    // send; that must not cut the closing handshake.
-                                    Outbound::Ping => {
-                                        drop(sink.feed(Message::Ping(Default::default())).await);
-                                        true
-                                    }
-                                    Outbound::Close(frame) => {
-                                        drop(sink.send(Message::Close(Some(*frame))).await);
-                                        false
-                                    }
-                                };
-                                if !ok { return false; }
-                                pending = rx.try_recv().ok();
-                            }
-                            sink.flush().await.is_ok()
-                        })
-                        .await;
-                        match written {
-                            Ok(true) => {}
-                            Ok(false) => break,
-                            Err(_) => {
-                                tracing::info!("a peer took nothing for {WRITE_DEADLINE:?}: dropping it");
-                                break;
-                            }
+                                    queued.fetch_sub(catch_up_bytes(&fs), Ordering::AcqRel);
+                                    ok
+                                }
+                                // A ping racing the peer's close frame fails to
+                                // send; that must not cut the closing handshake.
+                                Outbound::Ping => {
+                                    put(&mut sink, Message::Ping(Default::default())).await;
+                                    true
+                                }
+                                Outbound::Close(frame) => {
+                                    let bye = sink.send(Message::Close(Some(*frame)));
+                                    drop(tokio::time::timeout(REVOKE_GRACE, bye).await);
+                                    false
+                                }
+                            };
+                            if !ok { break; }
+                            pending = rx.try_recv().ok();
+                        }
+                        let flushed = ok
+                            && matches!(tokio::time::timeout(WRITE_DEADLINE, sink.flush()).await, Ok(Ok(())));
+                        if !flushed {
+                            break;
                         }
                     }
                 }
@@ -377,6 +372,19 @@ async fn connection(
     }
     st.open_websockets.fetch_sub(1, Ordering::Relaxed);
     tracing::debug!(conn_id, "websocket closed");
+}
+
+/// Writes one message, giving up when the peer takes none of it for
+/// [`WRITE_DEADLINE`]. Per message, not per batch: a slow screen still
+/// reading a long catch-up keeps its connection.
+async fn put(sink: &mut SplitSink<WebSocket, Message>, m: Message) -> bool {
+    match tokio::time::timeout(WRITE_DEADLINE, sink.feed(m)).await {
+        Ok(r) => r.is_ok(),
+        Err(_) => {
+            tracing::info!("a peer took nothing for {WRITE_DEADLINE:?}: dropping it");
+            false
+        }
+    }
 }
 
 /// What a frame handler knows of its connection.
