@@ -18,6 +18,7 @@ pub mod fanout;
 pub mod guard;
 pub mod http;
 pub mod limits;
+pub mod listener;
 pub mod store;
 pub mod time;
 pub mod writer;
@@ -325,16 +326,15 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    // TCP_NODELAY on every accepted socket. With Nagle's algorithm on, a
-    // small frame written while the previous one is unacknowledged waits for
-    // that ACK, which the peer delays by up to 40 ms: changes that follow one
-    // another closely (a burst of bust-outs, a catch-up) would reach screens
-    // tens of milliseconds late.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY: {e}");
-        }
-    });
+    // Caps TCP connections per address and closes silent ones before any
+    // request is read; also sets TCP_NODELAY (see `listener.rs`). Tapped
+    // (with nothing) so that handlers get the peer's address as ConnectInfo.
+    let cap = config
+        .limits
+        .enabled
+        .then_some(config.limits.max_tcp_connections_per_address);
+    let listener =
+        axum::serve::ListenerExt::tap_io(listener::CappedListener::new(listener, cap), |_| {});
     let state = Arc::new(AppState {
         writer: handle,
         auth: Arc::new(Auth::new(codes, sessions)),

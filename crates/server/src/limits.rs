@@ -43,6 +43,9 @@ pub struct LimitConfig {
     /// withdraw every pairing code.
     pub venue_wrong_codes: u32,
     pub max_connections_per_address: u32,
+    /// TCP connections one address may hold open, HTTP and WebSocket
+    /// together, counted before any request is read (see `listener.rs`).
+    pub max_tcp_connections_per_address: u32,
 }
 
 impl Default for LimitConfig {
@@ -62,6 +65,7 @@ impl Default for LimitConfig {
             cool_down: Duration::from_secs(5 * 60),
             venue_wrong_codes: 50,
             max_connections_per_address: 32,
+            max_tcp_connections_per_address: 128,
         }
     }
 }

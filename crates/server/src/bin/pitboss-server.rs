@@ -63,6 +63,10 @@ struct Args {
     /// WebSockets one source address may hold open.
     #[arg(long, default_value_t = LimitConfig::default().max_connections_per_address)]
     max_connections_per_address: u32,
+    /// TCP connections one source address may hold open (HTTP and
+    /// WebSocket together), counted before any request is read.
+    #[arg(long, default_value_t = LimitConfig::default().max_tcp_connections_per_address)]
+    max_tcp_connections_per_address: u32,
     /// Turns every rate limit and connection cap off. Only for load tests
     /// that drive one server from one address on purpose.
     #[arg(long)]
@@ -102,6 +106,7 @@ async fn main() -> anyhow::Result<()> {
         ops_burst_per_address: args.ops_burst_per_address,
         session_attempts_per_minute: args.session_attempts_per_minute,
         max_connections_per_address: args.max_connections_per_address,
+        max_tcp_connections_per_address: args.max_tcp_connections_per_address,
         ..LimitConfig::default()
     };
     config.demo = args.demo;

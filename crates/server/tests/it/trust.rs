@@ -1054,3 +1054,62 @@ async fn a_web_page_or_a_foreign_name_cannot_use_the_server_nor_lock_out_its_dev
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_capped_per_address_and_closed_within_10_s() -> Result<()> {
+    use tokio::io::AsyncReadExt;
+    let server = TestServer::start(&[])?;
+    let addr: std::net::SocketAddr = server.addr.parse()?;
+    // A stranger opens 300 connections and says nothing on any of them.
+    let opened = Instant::now();
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        idle.push(tokio::net::TcpStream::connect(addr).await?);
+    }
+    // Another address is served meanwhile.
+    let other = server.login_from(DEALER, "Ben", ip("127.0.0.2")).await?;
+    let (s, _) = other.get("/api/events").await?;
+    ensure!(
+        s == 200,
+        "another address while the stranger holds its connections: {s}"
+    );
+    // Every one of them is closed by the server: past the per-address cap at
+    // once, the rest when they have said nothing for 10 s.
+    let deadline = tokio::time::Instant::from_std(opened + Duration::from_secs(13));
+    let watchers: Vec<_> = idle
+        .into_iter()
+        .map(|mut c| {
+            tokio::spawn(async move {
+                let mut byte = [0u8; 1];
+                match tokio::time::timeout_at(deadline, c.read(&mut byte)).await {
+                    Ok(Ok(0) | Err(_)) => Ok(opened.elapsed()),
+                    Ok(Ok(_)) => {
+                        Err("the server sent something to a connection that asked nothing")
+                    }
+                    Err(_) => Err("a silent connection was still open 13 s after it was opened"),
+                }
+            })
+        })
+        .collect();
+    let mut closed_at = Vec::new();
+    for w in watchers {
+        closed_at.push(w.await?.map_err(anyhow::Error::msg)?);
+    }
+    let at_once = closed_at
+        .iter()
+        .filter(|t| **t < Duration::from_secs(5))
+        .count();
+    println!(
+        "300 silent connections: {at_once} closed at once (past the cap), the rest by {:?}",
+        closed_at.iter().max()
+    );
+    ensure!(
+        at_once >= 300 - 128,
+        "only {at_once} were refused past the cap of 128"
+    );
+    // Their address may connect again once they are gone.
+    let back = server.login(DEALER, "Eve").await?;
+    let (s, _) = back.get("/api/events").await?;
+    ensure!(s == 200, "the address after its connections closed: {s}");
+    Ok(())
+}

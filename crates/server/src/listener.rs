@@ -1,0 +1,184 @@
+//! The server's TCP listener, with what a venue's open Wi-Fi needs before
+//! HTTP even starts: a cap on the connections one address may hold open
+//! (a laptop has about 1,024 files to give; a stranger opening a thousand
+//! idle connections must not take them), and a deadline for a new
+//! connection's first bytes (a connection that says nothing is closed after
+//! [`FIRST_BYTES_WITHIN`] instead of being held forever).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Sleep;
+
+/// How long a new connection may stay silent before it is closed.
+pub const FIRST_BYTES_WITHIN: Duration = Duration::from_secs(10);
+
+/// Open TCP connections per source address, `None` without a cap.
+type Counts = Arc<Mutex<HashMap<IpAddr, u32>>>;
+
+pub struct CappedListener {
+    inner: TcpListener,
+    counts: Counts,
+    per_address: Option<u32>,
+}
+
+impl CappedListener {
+    /// `per_address`: the most TCP connections one address may hold open
+    /// (HTTP and WebSocket together); `None` for load tests.
+    pub fn new(inner: TcpListener, per_address: Option<u32>) -> CappedListener {
+        CappedListener {
+            inner,
+            counts: Counts::default(),
+            per_address,
+        }
+    }
+
+    /// Counts a new connection from `ip`; false when it would go past the cap.
+    fn admit(&self, ip: IpAddr) -> bool {
+        let Some(cap) = self.per_address else {
+            return true;
+        };
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let n = counts.entry(ip).or_default();
+        if *n >= cap {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+}
+
+impl axum::serve::Listener for CappedListener {
+    type Io = Counted;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Counted, SocketAddr) {
+        loop {
+            let (tcp, addr) = match self.inner.accept().await {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of files, most likely: give connections time to close.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let ip = canonical(addr.ip());
+            if !self.admit(ip) {
+                tracing::debug!(%ip, "too many connections from one address: closing a new one");
+                continue;
+            }
+            // Nagle's algorithm would hold a small frame written while the
+            // previous one is unacknowledged until the peer's delayed ACK
+            // (up to 40 ms): changes in a burst would reach screens late.
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("cannot set TCP_NODELAY: {e}");
+            }
+            let counted = Counted {
+                tcp,
+                first_bytes: Some(Box::pin(tokio::time::sleep(FIRST_BYTES_WITHIN))),
+                release: self.per_address.map(|_| (self.counts.clone(), ip)),
+            };
+            return (counted, addr);
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// An IPv4 peer seen through an IPv6 socket counts as itself.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// An accepted connection: counted against its address until it closes,
+/// and closed if it sends nothing within [`FIRST_BYTES_WITHIN`].
+pub struct Counted {
+    tcp: TcpStream,
+    /// Until the first bytes arrive.
+    first_bytes: Option<Pin<Box<Sleep>>>,
+    release: Option<(Counts, IpAddr)>,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        if let Some((counts, ip)) = self.release.take() {
+            let mut counts = counts.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(n) = counts.get_mut(&ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    counts.remove(&ip);
+                }
+            }
+        }
+    }
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.tcp).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = r {
+            if buf.filled().len() > before {
+                self.first_bytes = None;
+            }
+            return r;
+        }
+        if let Some(deadline) = self.first_bytes.as_mut() {
+            if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "nothing sent within 10 s of connecting",
+                )));
+            }
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+}
