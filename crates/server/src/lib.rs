@@ -463,6 +463,35 @@ impl Server {
         drop((&mut self.serve).await);
     }
 
+    /// Prints the lines scripts (and the tests) read from a server binary's
+    /// standard output: keep their shape.
+    pub fn announce(&self) {
+        use std::io::Write as _;
+        let codes = self.join_codes();
+        println!("listening on http://{}", self.local_addr());
+        println!("coordinator code: {}", codes.coordinator);
+        println!("dealer code: {}", codes.dealer);
+        println!("display code: {}", codes.display);
+        if let Some(id) = self.demo_event_id() {
+            println!("demo event: {id}");
+        }
+        drop(std::io::stdout().flush());
+    }
+
+    /// Serves until SIGINT or SIGTERM, then shuts down cleanly: what a
+    /// server binary does with its life.
+    pub async fn run_until_signal(mut self) -> anyhow::Result<()> {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            () = self.stopped() => anyhow::bail!("the server stopped unexpectedly"),
+        }
+        self.shutdown().await;
+        tracing::info!("stopped cleanly");
+        Ok(())
+    }
+
     /// Stops accepting, closes WebSockets with 1001, lets the writer commit
     /// what it has queued, and closes the store.
     pub async fn shutdown(self) {

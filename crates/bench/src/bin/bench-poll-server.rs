@@ -68,22 +68,7 @@ async fn main() -> anyhow::Result<()> {
     config.retention = args.retention;
     config.synchronous = args.synchronous;
     config.poll_every = Some(Duration::from_millis(args.poll_interval_ms));
-    let mut server = pitboss_server::start(config).await?;
-    // The same first lines as pitboss-server's, for the same readers.
-    println!("listening on http://{}", server.local_addr());
-    println!("coordinator code: {}", server.join_codes().coordinator);
-    println!("dealer code: {}", server.join_codes().dealer);
-    if let Some(id) = server.demo_event_id() {
-        println!("demo event: {id}");
-    }
-    use std::io::Write as _;
-    drop(std::io::stdout().flush());
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-        () = server.stopped() => anyhow::bail!("the server stopped unexpectedly"),
-    }
-    server.shutdown().await;
-    Ok(())
+    let server = pitboss_server::start(config).await?;
+    server.announce();
+    server.run_until_signal().await
 }

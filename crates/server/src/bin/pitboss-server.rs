@@ -118,25 +118,7 @@ async fn main() -> anyhow::Result<()> {
     );
     config.ws_ping_every = std::time::Duration::from_millis(args.ws_ping_every_ms);
     config.ws_dead_after = std::time::Duration::from_millis(args.ws_dead_after_ms);
-    let mut server = pitboss_server::start(config).await?;
-    // Scripts (and our tests) read these lines: keep their shape.
-    println!("listening on http://{}", server.local_addr());
-    println!("coordinator code: {}", server.join_codes().coordinator);
-    println!("dealer code: {}", server.join_codes().dealer);
-    println!("display code: {}", server.join_codes().display);
-    if let Some(id) = server.demo_event_id() {
-        println!("demo event: {id}");
-    }
-    use std::io::Write as _;
-    drop(std::io::stdout().flush());
-
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        () = server.stopped() => anyhow::bail!("the server stopped unexpectedly"),
-    }
-    server.shutdown().await;
-    tracing::info!("stopped cleanly");
-    Ok(())
+    let server = pitboss_server::start(config).await?;
+    server.announce();
+    server.run_until_signal().await
 }

@@ -797,14 +797,10 @@ async fn open_websockets(http: &Http) -> Result<u64> {
     v["websockets"].as_u64().context("websockets")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revoked_device_that_stopped_reading_is_cut_off_and_its_later_ops_are_refused(
-) -> Result<()> {
-    let server = TestServer::start(&["--no-limits"])?;
-    let coord = server.login(COORD, "Ana").await?;
-    let event = server.long_event(&coord, "Stalled").await?;
-    // A big structure, so that each snapshot is ~45 KB: a few dozen of
-    // them fill the socket's buffers of a peer that reads nothing.
+/// An event whose snapshot is ~45 KB (150 levels with long notes): a few
+/// dozen unread snapshots fill a socket's buffers.
+async fn event_with_big_snapshots(server: &TestServer, coord: &Http, name: &str) -> Result<String> {
+    let event = server.long_event(coord, name).await?;
     let levels: Vec<Value> = (0..150)
         .map(|i| {
             json!({"kind": "level", "small_blind": 100 + i, "big_blind": 200 + 2 * i,
@@ -819,6 +815,15 @@ async fn a_revoked_device_that_stopped_reading_is_cut_off_and_its_later_ops_are_
         )
         .await?;
     ensure!(s == 200, "structure: {s} {v}");
+    Ok(event)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_that_stopped_reading_is_cut_off_and_its_later_ops_are_refused(
+) -> Result<()> {
+    let server = TestServer::start(&["--no-limits"])?;
+    let coord = server.login(COORD, "Ana").await?;
+    let event = event_with_big_snapshots(&server, &coord, "Stalled").await?;
     let entries_before = coord.snapshot(&event).await?["state"]["stats"]["entries"].clone();
 
     let dealer = server.login(DEALER, "Ben").await?;
@@ -901,21 +906,7 @@ fn rss_bytes(server: &TestServer) -> Result<u64> {
 async fn a_socket_asking_for_catch_up_after_catch_up_without_reading_is_cut_off() -> Result<()> {
     let server = TestServer::start(&["--no-limits"])?;
     let coord = server.login(COORD, "Ana").await?;
-    let event = server.long_event(&coord, "Flood").await?;
-    let levels: Vec<Value> = (0..150)
-        .map(|i| {
-            json!({"kind": "level", "small_blind": 100 + i, "big_blind": 200 + 2 * i,
-                   "duration_ms": 600_000, "note": "n".repeat(200)})
-        })
-        .collect();
-    let (s, v) = coord
-        .op(
-            &event,
-            &new_op_id(),
-            json!({"type": "structure.update", "base_version": 1, "levels": levels}),
-        )
-        .await?;
-    ensure!(s == 200, "structure: {s} {v}");
+    let event = event_with_big_snapshots(&server, &coord, "Flood").await?;
     let before = rss_bytes(&server)?;
 
     // Another dealer works the floor meanwhile.

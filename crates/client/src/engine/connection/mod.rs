@@ -195,13 +195,17 @@ impl Phase {
 }
 
 /// Why reaching the server failed, as the actor acts on it.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 enum Fail {
+    #[error("signed out: {0}")]
     SignedOut(String),
     /// The server throttles logins: wait this long.
+    #[error("logins throttled for {0:?}")]
     LoginThrottled(Duration),
     /// The WebSocket upgrade was answered with plain HTTP.
+    #[error("the WebSocket upgrade was refused with HTTP {0}")]
     WsRefused(u16),
+    #[error("{0:#}")]
     Other(anyhow::Error),
 }
 
@@ -222,17 +226,6 @@ impl From<VenueError> for Fail {
 impl From<anyhow::Error> for Fail {
     fn from(e: anyhow::Error) -> Fail {
         Fail::Other(e)
-    }
-}
-
-impl std::fmt::Display for Fail {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Fail::SignedOut(r) => write!(f, "signed out: {r}"),
-            Fail::LoginThrottled(d) => write!(f, "logins throttled for {d:?}"),
-            Fail::WsRefused(s) => write!(f, "the WebSocket upgrade was refused with HTTP {s}"),
-            Fail::Other(e) => write!(f, "{e:#}"),
-        }
     }
 }
 
