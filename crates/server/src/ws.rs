@@ -362,7 +362,9 @@ async fn connection(
     // peer that stopped reading leaves the sender stuck in a write: abort it,
     // which drops the socket, rather than keep it forever.
     let mut sender = sender;
-    let grace = if revoke.is_cancelled() {
+    // Cut by the server (revoked, or too slow to keep up): its peer may be
+    // reading nothing, so its close gets the short grace too.
+    let grace = if revoke.is_cancelled() || kill.is_cancelled() {
         REVOKE_GRACE
     } else {
         Duration::from_secs(2)
