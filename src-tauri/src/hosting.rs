@@ -68,7 +68,13 @@ impl Hosting {
             coordinator_code: codes.coordinator,
             dealer_code: codes.dealer,
             display_code: Some(codes.display),
+            key_fingerprint: self.server.fingerprint().short(),
         }
+    }
+
+    /// The server's TLS key, which this app pins to reach it.
+    pub fn fingerprint(&self) -> pitboss_tls::Fingerprint {
+        self.server.fingerprint()
     }
 
     /// The URL this app itself uses to reach its server: loopback when the
@@ -80,7 +86,7 @@ impl Hosting {
         } else {
             bound
         };
-        format!("http://{local}")
+        format!("https://{local}")
     }
 
     /// The long coordinator code, with which the host joins its own venue.

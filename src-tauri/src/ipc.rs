@@ -43,6 +43,9 @@ pub struct HostInfo {
     pub dealer_code: String,
     /// The wall screens' code (read only), once the server makes one.
     pub display_code: Option<String>,
+    /// The server's key, short form: a joining device shows the key it
+    /// pinned, and a person compares the two.
+    pub key_fingerprint: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -65,6 +68,9 @@ pub struct AppView {
     /// Why this device is signed out of its venue (revoked, or its pairing
     /// code spent); the UI then offers to join again and nothing else.
     pub signed_out: Option<String>,
+    /// The key this device pinned for its venue's server (short form), to
+    /// compare with the host's screen.
+    pub server_key: Option<String>,
     pub settings: Settings,
     pub sound: SoundState,
 }
@@ -79,6 +85,8 @@ pub enum ConnState {
     Offline,
     Degraded,
     SignedOut,
+    /// The server at the host's address does not hold the pinned key.
+    KeyChanged,
 }
 
 /// `pitboss://status`: the engine's [`Status`] flattened into one object,
@@ -124,9 +132,18 @@ impl StatusView {
             ),
             Status::Degraded { since_ms } => (ConnState::Degraded, Some(*since_ms), None),
             Status::SignedOut { .. } => (ConnState::SignedOut, None, None),
+            Status::KeyChanged {
+                next_attempt_at_ms, ..
+            } => (ConnState::KeyChanged, None, Some(*next_attempt_at_ms)),
         };
         let reason = match status {
             Status::SignedOut { reason } => Some(reason.clone()),
+            Status::KeyChanged {
+                pinned, offered, ..
+            } => Some(format!(
+                "{}. This device joined the host with key {pinned}; the server now at that address has key {offered}. Nothing was sent to it.",
+                pitboss_client::venue::KEY_CHANGED
+            )),
             _ => None,
         };
         StatusView {

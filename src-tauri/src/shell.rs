@@ -131,6 +131,11 @@ impl Shell {
                 Mode::Join | Mode::None => None,
             },
             signed_out: inner.venue.as_ref().and_then(|v| v.signed_out()),
+            server_key: inner
+                .venue
+                .as_ref()
+                .and_then(|v| v.key())
+                .map(|k| k.short()),
             settings: self.settings(),
             sound: self.sound_state(),
         }
@@ -142,11 +147,19 @@ impl Shell {
         drop(self.app.emit(events::APP, s));
     }
 
-    fn venue_config(&self, server: String, join_code: String) -> VenueConfig {
+    /// `pin`: the server's key when this app knows it (its own server);
+    /// else the one pinned when it joined, or the first seen.
+    fn venue_config(
+        &self,
+        server: String,
+        join_code: String,
+        pin: Option<pitboss_tls::Fingerprint>,
+    ) -> VenueConfig {
         let s = self.settings();
         VenueConfig {
             cache_path: self.data_dir.join("cache").join(cache_name(&server)),
             server,
+            pin,
             join_code,
             name: s.operator(),
             device: s.device_name.clone(),
@@ -162,15 +175,16 @@ impl Shell {
             let h = Hosting::start(self.data_dir.join("server")).await?;
             inner.hosting = Some(h);
         }
-        let (url, code, demo) = match &inner.hosting {
+        let (url, code, demo, key) = match &inner.hosting {
             Some(h) => (
                 h.local_url(),
                 h.coordinator_code(),
                 h.demo_event_id().map(str::to_string),
+                h.fingerprint(),
             ),
             None => return Err(CmdError::new("internal", "no server")),
         };
-        let venue = Venue::new(self.venue_config(url, code))?;
+        let venue = Venue::new(self.venue_config(url, code, Some(key)))?;
         let session = venue.login().await?;
         let previous = match &inner.saved {
             Some(SavedVenue::Host { event_id }) => event_id.clone(),
@@ -197,7 +211,15 @@ impl Shell {
     }
 
     /// Joins a venue by address and join code (checked with the server).
-    pub async fn join(&self, address: &str, join_code: &str) -> Result<AppView, CmdError> {
+    /// The server's key is pinned at the first contact (then shown to
+    /// compare with the host's screen); `new_key`: a person re-pairs a host
+    /// that was reinstalled, so the key pinned before is forgotten first.
+    pub async fn join(
+        &self,
+        address: &str,
+        join_code: &str,
+        new_key: bool,
+    ) -> Result<AppView, CmdError> {
         let server =
             pitboss_client::server_url(address).map_err(|m| CmdError::new("invalid", m))?;
         let code = pitboss_client::venue::normalize_code(join_code);
@@ -208,7 +230,11 @@ impl Shell {
                 "enter the join code shown on the host",
             ));
         }
-        let venue = Venue::new(self.venue_config(server.clone(), code.to_string()))?;
+        let cfg = self.venue_config(server.clone(), code.to_string(), None);
+        if new_key {
+            Venue::new(cfg.clone())?.forget_key()?;
+        }
+        let venue = Venue::new(cfg)?;
         let session = venue.login().await?;
         let mut s = self.settings();
         s.server_address = address.trim().to_string();
@@ -260,7 +286,7 @@ impl Shell {
         else {
             return;
         };
-        let venue = match Venue::new(self.venue_config(server.clone(), join_code.clone())) {
+        let venue = match Venue::new(self.venue_config(server.clone(), join_code.clone(), None)) {
             Ok(v) => v,
             Err(e) => {
                 tracing::error!("cannot open the cache: {e:#}");

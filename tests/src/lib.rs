@@ -417,6 +417,18 @@ pub mod page {
     }
 }
 
+/// An HTTPS client for a server this test started on loopback: it pins
+/// the key that answers first, as a device joining with a long code does.
+pub fn https_client() -> Result<reqwest::Client> {
+    Ok(pitboss_tls::Pin::first_use().http_client(reqwest::Client::builder())?)
+}
+
+/// A WebSocket (`wss://`) to a server this test started, pinned on first use.
+pub async fn wss(url: &str) -> Result<tokio_tungstenite::WebSocketStream<pitboss_tls::TlsStream>> {
+    let (ws, _) = pitboss_tls::Pin::first_use().websocket(url, None).await?;
+    Ok(ws)
+}
+
 /// A logged-in HTTP client of the public API: "another device".
 pub struct Device {
     pub http: reqwest::Client,
@@ -426,7 +438,7 @@ pub struct Device {
 
 impl Device {
     pub async fn login(base: &str, code: &str, name: &str) -> Result<Device> {
-        let http = reqwest::Client::new();
+        let http = https_client()?;
         let login: serde_json::Value = http
             .post(format!("{base}/api/session"))
             .json(&serde_json::json!({"join_code": code, "name": name, "device": "e2e"}))
@@ -552,7 +564,7 @@ impl ServerProc {
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Ok(ServerProc {
             child,
-            base: format!("http://127.0.0.1:{port}"),
+            base: format!("https://127.0.0.1:{port}"),
             demo_event: demo,
             coordinator_code: COORD_CODE.into(),
             dealer_code: DEALER_CODE.into(),
@@ -794,7 +806,7 @@ pub fn server_position(
 /// joins.
 pub struct DemoVenue {
     pub server: pitboss_server::Server,
-    /// `http://127.0.0.1:PORT`.
+    /// `https://127.0.0.1:PORT`.
     pub base: String,
     /// The demo event's id.
     pub event: String,
@@ -810,7 +822,7 @@ impl DemoVenue {
         cfg.dealer_code = Some(dealer_code.into());
         cfg.demo = true;
         let server = pitboss_server::start(cfg).await?;
-        let base = format!("http://{}", server.local_addr());
+        let base = server.url();
         let event = server.demo_event_id().context("demo event")?.to_string();
         Ok(DemoVenue {
             server,
@@ -930,7 +942,7 @@ pub struct ServerTimeline {
 impl ServerTimeline {
     /// The best of 20 `GET /api/health` exchanges.
     pub async fn measure(base: &str) -> Result<ServerTimeline> {
-        let http = reqwest::Client::new();
+        let http = https_client()?;
         let mut best: Option<ServerTimeline> = None;
         for _ in 0..20 {
             let sent = pitboss_client::time::boot_ms();

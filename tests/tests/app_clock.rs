@@ -112,7 +112,7 @@ async fn scenario(c: &Client, port: u16) -> Result<()> {
             .is_some_and(|a| a.iter().any(|x| x == &json!(format!("127.0.0.1:{port}")))),
         "the address to join is shown: {state}"
     );
-    let base = format!("http://127.0.0.1:{port}");
+    let base = format!("https://127.0.0.1:{port}");
     let other = Device::login(&base, code, "Second screen").await?;
     let events = other.get("/api/events").await?;
     let event = events["events"][0]["id"]

@@ -37,7 +37,7 @@ async fn scenario(c: &Client, port: u16, wall: &Faketime, display: &str) -> Resu
     })
     .await?;
     wait_text(c, "status-state", Duration::from_secs(10), |t| t == "Live").await?;
-    let base = format!("http://127.0.0.1:{port}");
+    let base = format!("https://127.0.0.1:{port}");
     let state = invoke(c, "app_state", json!({})).await?;
     let code = state["host"]["coordinatorCode"]
         .as_str()

@@ -53,7 +53,7 @@ async fn scenario(
 ) -> Result<()> {
     // Join: address and code, then the event from the list.
     click(c, "#join-venue").await?;
-    fill(c, "#join-address", base.trim_start_matches("http://")).await?;
+    fill(c, "#join-address", base.trim_start_matches("https://")).await?;
     fill(c, "#join-code", "WRONG-CODE").await?;
     click(c, "#join-submit").await?;
     wait_visible(c, "#join-error", Duration::from_secs(5))

@@ -57,7 +57,7 @@ async fn scenario(
     event: &str,
     server: &mut Option<ServerProc>,
 ) -> Result<()> {
-    let base = format!("http://127.0.0.1:{port}");
+    let base = format!("https://127.0.0.1:{port}");
     click(c, "#join-venue").await?;
     fill(c, "#join-address", &format!("127.0.0.1:{port}")).await?;
     fill(c, "#join-code", COORD_CODE).await?;

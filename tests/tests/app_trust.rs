@@ -51,7 +51,7 @@ async fn a_director_pairs_revokes_audits_and_a_display_sees_no_controls() -> Res
 
 /// Logs in through the public API as a device would; returns (token, operator id).
 async fn join(base: &str, code: &str, name: &str, device: &str) -> Result<(String, String)> {
-    let r: Value = reqwest::Client::new()
+    let r: Value = https_client()?
         .post(format!("{base}/api/session"))
         .json(&json!({"join_code": code, "name": name, "device": device}))
         .send()
@@ -77,7 +77,7 @@ async fn api(
     path: &str,
     body: Option<Value>,
 ) -> Result<(u16, Value)> {
-    let http = reqwest::Client::new();
+    let http = https_client()?;
     let url = format!("{base}{path}");
     let mut rq = match method {
         "GET" => http.get(url),
@@ -172,7 +172,7 @@ async fn scenario(
     click(c, "#join-venue").await?;
     fill(c, "#connect-operator", "Ana").await?;
     fill(c, "#connect-device", "director-desk").await?;
-    fill(c, "#join-address", base.trim_start_matches("http://")).await?;
+    fill(c, "#join-address", base.trim_start_matches("https://")).await?;
     fill(c, "#join-code", COORD).await?;
     click(c, "#join-submit").await?;
     click_in_list(c, &format!("#event-list [data-event-id=\"{event}\"]")).await?;
@@ -208,9 +208,9 @@ async fn scenario(
 
     // The dealer's laptop joins with the code and opens its own WebSocket.
     let (dealer_token, dealer_id) = join(base, &code, "Dan", "table-4").await?;
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+    let mut ws = wss(&format!(
         "{}/ws?token={dealer_token}",
-        base.replacen("http://", "ws://", 1)
+        base.replacen("https://", "wss://", 1)
     ))
     .await?;
     ws.send(Message::Text(
@@ -512,7 +512,7 @@ async fn scenario(
     click(c, "#join-venue").await?;
     fill(c, "#connect-operator", "Wall").await?;
     fill(c, "#connect-device", "bar-tv").await?;
-    fill(c, "#join-address", base.trim_start_matches("http://")).await?;
+    fill(c, "#join-address", base.trim_start_matches("https://")).await?;
     // Typed as read off the screen, with the space.
     fill(c, "#join-code", &shown).await?;
     click(c, "#join-submit").await?;
@@ -641,7 +641,7 @@ async fn the_host_shows_three_join_codes_and_cancel_withdraws_a_pairing_code() -
         &[("PITBOSS_LISTEN", format!("127.0.0.1:{port}"))],
     )?;
     let c = driver.session(&app).await?;
-    let result = host_scenario(&c, &xvfb.display, &format!("http://127.0.0.1:{port}")).await;
+    let result = host_scenario(&c, &xvfb.display, &format!("https://127.0.0.1:{port}")).await;
     let result = end_scenario(c, &xvfb.display, "app_trust_host", result).await;
     drop(driver);
     result
@@ -692,7 +692,7 @@ async fn host_scenario(c: &Client, display: &str, base: &str) -> Result<()> {
             shown == code,
             "{role}: shows {shown:?}, the host has {code:?}"
         );
-        let r: Value = reqwest::Client::new()
+        let r: Value = https_client()?
             .post(format!("{base}/api/session"))
             .json(&json!({"join_code": code, "name": format!("{role} check"), "device": "e2e"}))
             .send()
@@ -739,7 +739,7 @@ async fn host_scenario(c: &Client, display: &str, base: &str) -> Result<()> {
         st == 200 && !list.to_string().contains(&code),
         "still listed: {list}"
     );
-    let r = reqwest::Client::new()
+    let r = https_client()?
         .post(format!("{base}/api/session"))
         .json(&json!({"join_code": code, "name": "Late", "device": "e2e"}))
         .send()

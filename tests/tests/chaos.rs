@@ -83,7 +83,7 @@ async fn twenty_clients_through_resets_stalls_stops_and_a_host_crash_lose_nothin
         "600",
     ];
     let mut server = Some(ServerProc::start(data.path(), port, &host_args).await?);
-    let base = format!("http://127.0.0.1:{port}");
+    let base = format!("https://127.0.0.1:{port}");
     let event = server.as_ref().context("server")?.demo_event.clone();
     let director = Device::login(&base, COORD_CODE, "Director").await?;
     let s = snapshot(&director, &event).await?;

@@ -287,8 +287,8 @@ async fn the_http_examples_in_the_reference_replay_against_a_running_server() ->
     c.demo = true;
     c.synchronous = pitboss_server::Synchronous::Normal;
     let srv = pitboss_server::start(c).await?;
-    let base = format!("http://{}", srv.local_addr());
-    let http = reqwest::Client::new();
+    let base = srv.url();
+    let http = pitboss_tls::Pin::to(srv.fingerprint()).http_client(reqwest::Client::builder())?;
     let mut names = Names::default();
     let (mut replayed, mut skipped, mut wrong) = (0, 0, Vec::new());
     for page in PAGES {

@@ -22,6 +22,8 @@ class PbConnect extends HTMLElement {
     this.hostError = h("p", { id: "host-error", class: "form-error", role: "alert" });
     this.address = h("input", { id: "join-address", type: "text", inputmode: "url", autocomplete: "off", spellcheck: "false", placeholder: "192.168.1.20:7878" });
     this.code = h("input", { id: "join-code", type: "text", autocomplete: "off", spellcheck: "false", autocapitalize: "characters", placeholder: "Join code or 6-digit pairing code" });
+    this.newKey = h("input", { id: "join-new-key", type: "checkbox" });
+    this.newKeyRow = h("label", { class: "check", id: "join-new-key-row", hidden: true }, this.newKey, h("span", { text: "The host was reinstalled: trust its new key" }));
     this.joinSubmit = h("button", { type: "submit", id: "join-submit", class: "btn-primary", text: "Join" });
     this.joinError = h("p", { id: "join-error", class: "form-error", role: "alert" });
     this.joinForm = h(
@@ -31,6 +33,7 @@ class PbConnect extends HTMLElement {
         field("Host address", this.address),
         field("Join code", this.code)),
       h("p", { class: "hint", text: "The host shows its address and the join codes at the top of its screen; its coordinator can also give you a 6-digit pairing code (Devices → Pair a device), good once for 5 minutes. The coordinator code runs the clock, the dealer code reports from a table, the display code shows the clock on a wall screen." }),
+      this.newKeyRow,
       h("div", { class: "row" }, this.joinSubmit),
       this.joinError,
     );
@@ -121,10 +124,13 @@ class PbConnect extends HTMLElement {
     if (!(await this.saveNames())) return;
     this.busy(true, this.joinSubmit, "Joining…");
     try {
-      takeApp(await call("join_venue", v.value));
+      takeApp(await call("join_venue", { ...v.value, newKey: this.newKey.checked }));
       this.code.value = "";
+      this.newKey.checked = false;
+      this.newKeyRow.hidden = true;
     } catch (e) {
       setText(this.joinError, joinErrorText(e, v.value.address, v.value.joinCode));
+      if (normalizeError(e).code === "key_changed") this.newKeyRow.hidden = false;
       if (normalizeError(e).code === "unauthorized") this.code.select();
     } finally {
       this.busy(false, this.joinSubmit);

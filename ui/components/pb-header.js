@@ -4,7 +4,7 @@
 import { store } from "../app.js";
 import { screenFor, roleOf } from "../lib/store.js";
 import { roleLabel, screensFor } from "../lib/permissions.js";
-import { hostText } from "../lib/status.js";
+import { hostText, joinedKeyText } from "../lib/status.js";
 import { openCount } from "../lib/incidents.js";
 import { h, setText, setAttr } from "./dom.js";
 
@@ -80,7 +80,7 @@ class PbHeader extends HTMLElement {
     this.badge.hidden = open === 0;
     setText(this.badge, open ? String(open) : "");
     setAttr(this.badge, "aria-label", open ? `${open} open` : null);
-    const host = hostText(m.app);
+    const host = hostText(m.app) || joinedKeyText(m.app);
     setText(this.host, host);
     this.host.hidden = !host;
     if (m.app && m.app.host) setAttr(this.host, "title", `Addresses: ${(m.app.host.addresses || []).join(", ")}`);

@@ -15,7 +15,7 @@ export function secondsUntil(atMs, nowMs) {
  */
 export function statusKind(status, app) {
   if (app && app.signedOut) return "signed_out";
-  if (status && ["live", "degraded", "connecting", "reconnecting", "offline", "signed_out"].includes(status.state)) {
+  if (status && ["live", "degraded", "connecting", "reconnecting", "offline", "signed_out", "key_changed"].includes(status.state)) {
     return status.state;
   }
   if (!app || app.mode === "none") return "none";
@@ -35,6 +35,11 @@ export function statusText(status, app, nowMs, offsetMinutes) {
     case "signed_out":
       // The screen says why; the bar says what to do.
       return "Signed out — join again with a new code";
+    case "key_changed":
+      // Something answers at the host's address without the host's key:
+      // an impostor on the Wi-Fi, or a reinstalled host. Nothing is sent
+      // to it; only a person re-pairs (Leave, then join with a new code).
+      return "Not the host you joined — its key changed. Nothing was sent to it; check with the coordinator";
     case "degraded":
       // The WebSocket is blocked on this network; HTTP works.
       return "Degraded — updates every few seconds (WebSocket blocked)";
@@ -92,7 +97,14 @@ export function hostText(app) {
   const h = app.host;
   const addr = (h.addresses && h.addresses[0]) || `port ${h.port}`;
   const display = h.displayCode ? ` · Display code ${h.displayCode}` : "";
-  return `Hosting on ${addr} · Coordinator code ${h.coordinatorCode} · Dealer code ${h.dealerCode}${display}`;
+  const key = h.keyFingerprint ? ` · Key ${h.keyFingerprint}` : "";
+  return `Hosting on ${addr} · Coordinator code ${h.coordinatorCode} · Dealer code ${h.dealerCode}${display}${key}`;
+}
+
+/** A joined device's pinned host key, to compare with the host's header. */
+export function joinedKeyText(app) {
+  if (!app || app.mode !== "join" || !app.serverKey) return "";
+  return `Host key ${app.serverKey} — the host's header shows the same`;
 }
 
 /** "Sound unavailable: no audio device" or "" when sound works. */

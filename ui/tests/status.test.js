@@ -6,6 +6,7 @@ import {
   retryText,
   pendingCount,
   hostText,
+  joinedKeyText,
   soundText,
   secondsUntil,
   sleptThroughText,
@@ -76,6 +77,23 @@ test("host info names the first LAN address and both codes", () => {
   );
   assert.equal(hostText({ mode: "join", host: null }), "");
   assert.equal(hostText(null), "");
+  const keyed = { mode: "host", host: { ...host.host, keyFingerprint: "3F2A 91C0 7BE4 D215 0C9E" } };
+  assert.ok(hostText(keyed).endsWith(" · Key 3F2A 91C0 7BE4 D215 0C9E"), hostText(keyed));
+});
+
+test("a joined device shows the host key it pinned, to compare with the host's header", () => {
+  assert.equal(
+    joinedKeyText({ mode: "join", serverKey: "3F2A 91C0 7BE4 D215 0C9E" }),
+    "Host key 3F2A 91C0 7BE4 D215 0C9E — the host's header shows the same",
+  );
+  assert.equal(joinedKeyText({ mode: "join", serverKey: null }), "");
+  assert.equal(joinedKeyText({ mode: "host", serverKey: "X" }), "");
+});
+
+test("a server without the pinned key is named as such, not as offline", () => {
+  const status = { state: "key_changed", nextAttemptAtMs: 10_000 };
+  assert.equal(statusKind(status, { mode: "join", eventId: "ev-1" }), "key_changed");
+  assert.match(statusText(status, { mode: "join", eventId: "ev-1" }, 0), /^Not the host you joined — its key changed/);
 });
 
 test("sound is reported only when unavailable", () => {

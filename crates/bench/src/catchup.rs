@@ -38,8 +38,13 @@ async fn wait_seq(c: &pitboss_client::Client, seq: u64, within: Duration) -> Res
 
 /// Makes `k` changes as fast as the server takes them (64 in flight).
 async fn burst(port: u16, token: &str, event: &str, k: u64) -> Result<u64> {
-    let (ws, _) =
-        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws?token={token}")).await?;
+    let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(
+        format!("wss://127.0.0.1:{port}/ws?token={token}"),
+        None,
+        true,
+        Some(crate::targets::ws_tls()),
+    )
+    .await?;
     let (mut sink, mut stream) = ws.split();
     let (mut sent, mut done, mut last) = (0u64, 0u64, 0u64);
     while done < k {
@@ -80,7 +85,7 @@ pub async fn run(target: &Target, missed: u64) -> Result<Run> {
     let last = burst(target.port, &token, &event, missed).await?;
     // Whether the server will replay or must snapshot: what it answers a
     // client that has nothing after seq 0.
-    let gone = reqwest::Client::new()
+    let gone = crate::targets::https()?
         .get(format!("{base}/api/events/{event}/changes?after=0"))
         .bearer_auth(&token)
         .send()

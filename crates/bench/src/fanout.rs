@@ -230,14 +230,18 @@ async fn subscriber(
         _ => {
             let url = match kind {
                 Kind::Floor => format!("ws://127.0.0.1:{port}/"),
-                _ => format!("ws://127.0.0.1:{port}/ws?token={token}"),
+                _ => format!("wss://127.0.0.1:{port}/ws?token={token}"),
             };
             let mut ws = {
                 let _permit = handshakes.acquire().await?;
-                let (mut ws, _) =
-                    tokio_tungstenite::connect_async_with_config(&url, Some(ws_config()), true)
-                        .await
-                        .with_context(|| format!("connect {url}"))?;
+                let (mut ws, _) = tokio_tungstenite::connect_async_tls_with_config(
+                    &url,
+                    Some(ws_config()),
+                    true,
+                    Some(crate::targets::ws_tls()),
+                )
+                .await
+                .with_context(|| format!("connect {url}"))?;
                 if kind != Kind::Floor {
                     let sub =
                         serde_json::json!({"type": "subscribe", "event_id": event, "after": null});
@@ -313,12 +317,16 @@ async fn publish(
         _ => {
             let url = match kind {
                 Kind::Floor => format!("ws://127.0.0.1:{port}/"),
-                _ => format!("ws://127.0.0.1:{port}/ws?token={token}"),
+                _ => format!("wss://127.0.0.1:{port}/ws?token={token}"),
             };
-            let (ws, _) =
-                tokio_tungstenite::connect_async_with_config(&url, Some(ws_config()), true)
-                    .await
-                    .with_context(|| format!("publisher: connect {url}"))?;
+            let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(
+                &url,
+                Some(ws_config()),
+                true,
+                Some(crate::targets::ws_tls()),
+            )
+            .await
+            .with_context(|| format!("publisher: connect {url}"))?;
             let (mut sink, mut stream) = ws.split();
             // Drain what comes back (acks) so it never pushes back.
             let drain = tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });

@@ -49,9 +49,12 @@ pub async fn run(kind: Kind, target: &Target, n: usize) -> Result<Run> {
                     Box::new(ws)
                 }
                 _ => {
-                    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
-                        "ws://127.0.0.1:{port}/ws?token={token}"
-                    ))
+                    let (mut ws, _) = tokio_tungstenite::connect_async_tls_with_config(
+                        format!("wss://127.0.0.1:{port}/ws?token={token}"),
+                        None,
+                        true,
+                        Some(crate::targets::ws_tls()),
+                    )
                     .await?;
                     let sub =
                         serde_json::json!({"type": "subscribe", "event_id": event, "after": null});

@@ -154,7 +154,7 @@ impl Target {
     }
 
     pub fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("https://127.0.0.1:{}", self.port)
     }
 
     /// Resident memory of the server process, in KiB.
@@ -198,9 +198,22 @@ pub fn which(bin: &str) -> Result<PathBuf> {
         .with_context(|| format!("{bin} is not installed (cargo xtask bench installs it)"))
 }
 
+/// An HTTPS client for the Pitboss servers the bench started on loopback:
+/// it pins the key that answers first.
+pub fn https() -> Result<reqwest::Client> {
+    Ok(pitboss_tls::Pin::first_use().http_client(reqwest::Client::builder())?)
+}
+
+/// What TLS a WebSocket dial uses: Pitboss speaks it (`wss://`), and a
+/// client pinning the key on first use costs what the app's does; the
+/// floor and Redis are dialled plain (`ws://`, RESP).
+pub fn ws_tls() -> tokio_tungstenite::Connector {
+    tokio_tungstenite::Connector::Rustls(pitboss_tls::Pin::first_use().client_config())
+}
+
 /// A coordinator's session token on a Pitboss server.
 pub async fn login(base: &str, code: &str) -> Result<String> {
-    let v: serde_json::Value = reqwest::Client::new()
+    let v: serde_json::Value = https()?
         .post(format!("{base}/api/session"))
         .json(&serde_json::json!({"join_code": code, "name": "bench", "device": "bench"}))
         .send()
@@ -221,7 +234,7 @@ pub async fn create_event(base: &str, token: &str, name: &str) -> Result<String>
                                "ante": 0, "duration_ms": 1_200_000})
         })
         .collect();
-    let v: serde_json::Value = reqwest::Client::new()
+    let v: serde_json::Value = https()?
         .post(format!("{base}/api/events"))
         .bearer_auth(token)
         .json(

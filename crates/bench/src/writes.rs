@@ -35,7 +35,7 @@ async fn http_op(
     id: &str,
     op: serde_json::Value,
 ) -> Result<()> {
-    let r = reqwest::Client::new()
+    let r = crate::targets::https()?
         .post(format!("{base}/api/events/{event}/ops"))
         .bearer_auth(token)
         .json(&serde_json::json!({"op_id": id, "op": op}))
@@ -50,7 +50,7 @@ async fn http_op(
 }
 
 async fn snapshot(base: &str, token: &str, event: &str) -> Result<serde_json::Value> {
-    Ok(reqwest::Client::new()
+    Ok(crate::targets::https()?
         .get(format!("{base}/api/events/{event}/snapshot"))
         .bearer_auth(token)
         .send()
@@ -75,14 +75,20 @@ pub async fn run(target: &Target, clients: usize, secs: u64) -> Result<Run> {
         .await?;
     }
     let before = snapshot(&base, &token, &event).await?;
-    let url = format!("ws://127.0.0.1:{}/ws?token={token}", target.port);
+    let url = format!("wss://127.0.0.1:{}/ws?token={token}", target.port);
     let started = Instant::now();
     let until = started + Duration::from_secs(secs);
     let mut tasks = Vec::new();
     for c in 0..clients {
         let (url, event) = (url.clone(), event.clone());
         tasks.push(tokio::spawn(async move {
-            let (ws, _) = tokio_tungstenite::connect_async(&url).await?;
+            let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(
+                &url,
+                None,
+                true,
+                Some(crate::targets::ws_tls()),
+            )
+            .await?;
             let (mut sink, mut stream) = ws.split();
             let mut inflight: HashMap<String, (Instant, bool)> = HashMap::new();
             let (mut adjusts, mut busts, mut rejected) = (0u64, 0u64, 0u64);

@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::WebSocketStream;
 
 const COORD: &str = "COORD-1111";
 
@@ -65,7 +64,7 @@ fn start() -> Result<Server> {
     })
 }
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Ws = WebSocketStream<pitboss_tls::TlsStream>;
 
 /// The next text frame as JSON, within five seconds.
 async fn next(ws: &mut Ws) -> Result<Value> {
@@ -94,7 +93,8 @@ async fn next_of(ws: &mut Ws, kind: &str) -> Result<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polling_delivery_brings_every_change_in_order_a_poll_later() -> Result<()> {
     let server = start()?;
-    let http = reqwest::Client::new();
+    let pin = pitboss_tls::Pin::first_use();
+    let http = pin.http_client(reqwest::Client::builder())?;
     let session: Value = http
         .post(format!("{}/api/session", server.base))
         .json(&json!({"join_code": COORD, "name": "Ana", "device": "Ana-laptop"}))
@@ -105,9 +105,9 @@ async fn polling_delivery_brings_every_change_in_order_a_poll_later() -> Result<
     let token = session["token"].as_str().context("token")?.to_string();
     let url = format!(
         "{}/ws?token={token}",
-        server.base.replace("http://", "ws://")
+        server.base.replace("https://", "wss://")
     );
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+    let (mut ws, _) = pin.websocket(url, None).await?;
     let subscribe = json!({"type": "subscribe", "event_id": server.event, "after": null});
     ws.send(Message::Text(subscribe.to_string().into())).await?;
     let start_seq = next_of(&mut ws, "subscribed").await?["seq"]

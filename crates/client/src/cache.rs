@@ -14,6 +14,7 @@ use rusqlite_migration::{Migrations, M};
 use serde::{Deserialize, Serialize};
 
 use crate::replica::Replica;
+use pitboss_tls::Fingerprint;
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -50,6 +51,16 @@ fn migrations() -> Migrations<'static> {
             server TEXT PRIMARY KEY,
             reason TEXT NOT NULL,
             at_ms INTEGER NOT NULL
+        );
+        "#,
+        ),
+        // The key each server proved it holds when this device joined
+        // (hex SHA-256 of its public key): from then on, no other key.
+        M::up(
+            r#"
+        CREATE TABLE pins (
+            server TEXT PRIMARY KEY,
+            fingerprint TEXT NOT NULL
         );
         "#,
         ),
@@ -241,6 +252,38 @@ impl Cache {
         Ok(())
     }
 
+    /// The key pinned for `server`, if this device joined it.
+    pub fn pin(&self, server: &str) -> anyhow::Result<Option<Fingerprint>> {
+        let hex: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT fingerprint FROM pins WHERE server = ?1",
+                [server],
+                |r| r.get(0),
+            )
+            .optional()?;
+        hex.map(|h| h.parse().map_err(anyhow::Error::msg))
+            .transpose()
+    }
+
+    pub fn save_pin(&self, server: &str, key: Fingerprint) -> anyhow::Result<()> {
+        self.conn().execute(
+            "INSERT INTO pins (server, fingerprint) VALUES (?1, ?2)
+             ON CONFLICT(server) DO UPDATE SET fingerprint = excluded.fingerprint",
+            params![server, key.hex()],
+        )?;
+        Ok(())
+    }
+
+    /// A person re-pairs a host whose key really changed (reinstalled):
+    /// its old key, and any session made under it, are forgotten.
+    pub fn forget_pin(&self, server: &str) -> anyhow::Result<()> {
+        let conn = self.conn();
+        conn.execute("DELETE FROM pins WHERE server = ?1", [server])?;
+        conn.execute("DELETE FROM sessions WHERE server = ?1", [server])?;
+        Ok(())
+    }
+
     /// Appends an op to the outbox; it is durable when this returns.
     pub fn push_op(&self, p: &PendingOp) -> anyhow::Result<()> {
         self.conn().execute(
@@ -355,6 +398,34 @@ mod tests {
         assert_eq!(c.session("http://b")?, Some(s));
         c.clear_signed_out("http://a")?;
         assert_eq!(c.signed_out("http://a")?, None);
+        Ok(())
+    }
+
+    #[test]
+    fn a_pin_is_kept_per_server_and_forgetting_it_drops_the_session() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("cache.db");
+        let key = Fingerprint::of_spki(b"host key");
+        let s = StoredSession {
+            token: "t".into(),
+            role: "dealer".into(),
+            operator_id: "op-1".into(),
+        };
+        {
+            let c = Cache::open(&path)?;
+            c.save_pin("https://a", key)?;
+            c.save_session("https://a", &s)?;
+        }
+        let c = Cache::open(&path)?;
+        assert_eq!(c.pin("https://a")?, Some(key));
+        assert_eq!(c.pin("https://b")?, None);
+        c.forget_pin("https://a")?;
+        assert_eq!(c.pin("https://a")?, None);
+        assert_eq!(
+            c.session("https://a")?,
+            None,
+            "a session made under the old key goes too"
+        );
         Ok(())
     }
 

@@ -24,6 +24,7 @@ use serde_json::Value;
 use crate::cache::{Cache, StoredSession};
 use crate::engine::{Client, Config};
 use crate::transport::{self, Credentials};
+use pitboss_tls::{Fingerprint, Pin};
 
 /// Why a call to the server failed, in the terms the UI shows.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,14 @@ pub enum VenueError {
     /// No answer: the host is down, asleep or unreachable.
     #[error("cannot reach {server}: {reason}")]
     Unreachable { server: String, reason: String },
+    /// Something answered at the host's address without the host's key:
+    /// an impostor, or a reinstalled host. Nothing was sent to it; only a
+    /// person can re-pair.
+    #[error("{KEY_CHANGED} ({mismatch})")]
+    KeyChanged {
+        server: String,
+        mismatch: pitboss_tls::KeyMismatch,
+    },
     /// Wrong join code or a token the server no longer knows.
     #[error("{0}")]
     Unauthorized(String),
@@ -54,6 +63,10 @@ pub enum VenueError {
 
 /// What a revoked device shows; the same words everywhere (app, follow).
 pub const REVOKED: &str = "This device was revoked by the coordinator; join again with a new code";
+
+/// What a device shows when the server at the host's address does not hold
+/// the key it joined.
+pub const KEY_CHANGED: &str = "This is not the host you joined: its key changed";
 
 /// What a device shows when it lost its session and joined with a one-time
 /// pairing code, which cannot be used twice.
@@ -97,8 +110,11 @@ pub fn refused_code_reason(join_code: &str) -> &'static str {
 
 #[derive(Debug, Clone)]
 pub struct VenueConfig {
-    /// `http://host:port`.
+    /// `https://host:port`.
     pub server: String,
+    /// The server's key when a person (or the host itself) gave it; else
+    /// the one pinned when this device joined, else the first key seen.
+    pub pin: Option<Fingerprint>,
     pub join_code: String,
     pub name: String,
     pub device: String,
@@ -106,17 +122,18 @@ pub struct VenueConfig {
 }
 
 /// Normalises what a person types ("192.168.1.20:7878", "pitboss.local",
-/// "http://10.0.0.5:7878/") into a base URL.
+/// "https://10.0.0.5:7878/") into a base URL. Pitboss servers speak HTTPS
+/// only, so an `http://` typed from habit is read as `https://`.
 pub fn server_url(address: &str) -> Result<String, String> {
     let a = address.trim().trim_end_matches('/');
     if a.is_empty() {
         return Err("enter the host's address, e.g. 192.168.1.20:7878".into());
     }
-    let with_scheme = if a.starts_with("http://") || a.starts_with("https://") {
-        a.to_string()
-    } else {
-        format!("http://{a}")
-    };
+    let bare = a
+        .strip_prefix("https://")
+        .or_else(|| a.strip_prefix("http://"))
+        .unwrap_or(a);
+    let with_scheme = format!("https://{bare}");
     let rest = with_scheme.split("://").nth(1).unwrap_or_default();
     if rest.is_empty() || rest.contains(' ') || rest.contains('/') {
         return Err(format!(
@@ -142,15 +159,18 @@ pub struct Venue {
 impl Venue {
     pub fn new(cfg: VenueConfig) -> anyhow::Result<Venue> {
         let cache = Cache::open(&cfg.cache_path)?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()?;
+        let key = match cfg.pin {
+            Some(k) => Some(k),
+            None => cache.pin(&cfg.server)?,
+        };
         let creds = Credentials {
             server: cfg.server.clone(),
             join_code: cfg.join_code.clone(),
             name: cfg.name.clone(),
             device: cfg.device.clone(),
+            pin: Pin::to_or_first_use(key),
         };
+        let http = creds.http_client(Duration::from_secs(5))?;
         Ok(Venue {
             cfg,
             creds,
@@ -161,6 +181,18 @@ impl Venue {
 
     pub fn server(&self) -> &str {
         &self.cfg.server
+    }
+
+    /// The key this device trusts for the server: given, pinned when it
+    /// joined, or learnt at the first contact (`None` before any).
+    pub fn key(&self) -> Option<Fingerprint> {
+        self.creds.pin.key()
+    }
+
+    /// Forgets the server's pinned key and the session made under it, for
+    /// a person who re-pairs a host that was really reinstalled.
+    pub fn forget_key(&self) -> anyhow::Result<()> {
+        self.cache.forget_pin(&self.cfg.server)
     }
 
     /// The session remembered for this server, if any (no network).
@@ -317,6 +349,7 @@ impl Venue {
         );
         c.name = self.cfg.name.clone();
         c.device = self.cfg.device.clone();
+        c.pin = self.key();
         Client::start(c)
     }
 }
@@ -371,17 +404,21 @@ mod tests {
     fn addresses_people_type_become_urls() {
         assert_eq!(
             server_url("192.168.1.20:7878").as_deref(),
-            Ok("http://192.168.1.20:7878")
+            Ok("https://192.168.1.20:7878")
         );
         assert_eq!(
             server_url(" 192.168.1.20 ").as_deref(),
-            Ok("http://192.168.1.20:7878")
+            Ok("https://192.168.1.20:7878")
         );
         assert_eq!(
             server_url("http://host.local:9000/").as_deref(),
-            Ok("http://host.local:9000")
+            Ok("https://host.local:9000")
         );
-        assert_eq!(server_url("[::1]").as_deref(), Ok("http://[::1]:7878"));
+        assert_eq!(server_url("[::1]").as_deref(), Ok("https://[::1]:7878"));
+        assert_eq!(
+            server_url("https://10.0.0.5:7878").as_deref(),
+            Ok("https://10.0.0.5:7878")
+        );
         assert!(server_url("").is_err());
         assert!(server_url("a b").is_err());
         assert!(server_url("host/path").is_err());

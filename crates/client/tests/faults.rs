@@ -101,7 +101,7 @@ async fn a_lost_ack_is_retried_with_the_same_op_id_and_applies_once() -> Result<
     let dir = tempfile::tempdir()?;
     let srv = server(&dir.path().join("srv")).await?;
     let event = srv.demo_event_id().context("demo")?.to_string();
-    let proxy = common::Proxy::start(srv.local_addr()).await?;
+    let proxy = common::terminating_proxy(&srv, &dir.path().join("srv")).await?;
     proxy.set_links(Link::wifi(30, 30));
     let dealer = Client::start(config(
         proxy.addr(),
@@ -163,9 +163,9 @@ async fn a_lost_ack_is_retried_with_the_same_op_id_and_applies_once() -> Result<
 
     // The retry, sent by hand over HTTP with the same op id, gets the same
     // answer again and changes nothing.
-    let http = reqwest::Client::new();
+    let http = pitboss_tls::Pin::to(srv.fingerprint()).http_client(reqwest::Client::builder())?;
     let login: serde_json::Value = http
-        .post(format!("http://{}/api/session", srv.local_addr()))
+        .post(format!("https://{}/api/session", srv.local_addr()))
         .json(&serde_json::json!({"join_code": DEALER, "name": "x", "device": "x"}))
         .send()
         .await?
@@ -173,7 +173,7 @@ async fn a_lost_ack_is_retried_with_the_same_op_id_and_applies_once() -> Result<
         .await?;
     let again: serde_json::Value = http
         .post(format!(
-            "http://{}/api/events/{event}/ops",
+            "https://{}/api/events/{event}/ops",
             srv.local_addr()
         ))
         .bearer_auth(login["token"].as_str().unwrap())
@@ -201,7 +201,7 @@ async fn with_websockets_blocked_the_client_is_degraded_but_works_over_http() ->
     let dir = tempfile::tempdir()?;
     let srv = server(&dir.path().join("srv")).await?;
     let event = srv.demo_event_id().context("demo")?.to_string();
-    let proxy = common::Proxy::start(srv.local_addr()).await?;
+    let proxy = common::terminating_proxy(&srv, &dir.path().join("srv")).await?;
     proxy.set_links(Link::wifi(50, 50));
     proxy.block_websocket_upgrades(true);
     let mut cfg = config(proxy.addr(), DEALER, &event, &dir.path().join("d.db"));

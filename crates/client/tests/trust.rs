@@ -23,6 +23,7 @@ use pitboss_faultproxy::Link;
 fn venue(base: &str, code: &str, name: &str, device: &str, cache: &Path) -> Result<Venue> {
     Venue::new(VenueConfig {
         server: base.to_string(),
+        pin: None,
         join_code: code.to_string(),
         name: name.into(),
         device: device.into(),
@@ -50,7 +51,7 @@ async fn device_names(coord: &Venue) -> Result<Vec<String>> {
 async fn a_pairing_code_joins_one_device_once_with_its_role() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let srv = server(&dir.path().join("srv")).await?;
-    let base = format!("http://{}", srv.local_addr());
+    let base = format!("https://{}", srv.local_addr());
     let coord = venue(&base, COORD, "Ana", "desk", &dir.path().join("c.db"))?;
     coord.login().await?;
     let code = coord.create_pairing(Role::Dealer).await?;
@@ -111,7 +112,7 @@ async fn a_pairing_code_joins_one_device_once_with_its_role() -> Result<()> {
 async fn a_revoked_client_signs_out_within_a_second_and_never_logs_in_again() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let srv = server(&dir.path().join("srv")).await?;
-    let base = format!("http://{}", srv.local_addr());
+    let base = format!("https://{}", srv.local_addr());
     let event = srv.demo_event_id().context("demo")?.to_string();
     let coord = venue(&base, COORD, "Ana", "desk", &dir.path().join("c.db"))?;
     coord.login().await?;
@@ -223,7 +224,7 @@ async fn a_revoked_client_signs_out_within_a_second_and_never_logs_in_again() ->
 async fn a_spent_pairing_code_signs_out_instead_of_retrying() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let srv = server(&dir.path().join("srv")).await?;
-    let base = format!("http://{}", srv.local_addr());
+    let base = format!("https://{}", srv.local_addr());
     let event = srv.demo_event_id().context("demo")?.to_string();
     let coord = venue(&base, COORD, "Ana", "desk", &dir.path().join("c.db"))?;
     coord.login().await?;
@@ -350,7 +351,7 @@ async fn flood_until_throttled(
 async fn a_throttled_op_waits_in_the_outbox_and_goes_again_with_its_op_id() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let srv = server(&dir.path().join("srv")).await?;
-    let base = format!("http://{}", srv.local_addr());
+    let base = format!("https://{}", srv.local_addr());
     let event = srv.demo_event_id().context("demo")?.to_string();
     let client = Client::start(config(
         &base,
@@ -387,11 +388,11 @@ async fn over_the_http_fallback_a_throttled_op_also_waits_and_goes_again() -> Re
     };
     let srv = server_with(&dir.path().join("srv"), |c| c.limits = limits).await?;
     let event = srv.demo_event_id().context("demo")?.to_string();
-    let proxy = common::Proxy::start(srv.local_addr()).await?;
+    let proxy = common::terminating_proxy(&srv, &dir.path().join("srv")).await?;
     proxy.set_links(Link::wifi(2, 1));
     proxy.block_websocket_upgrades(true);
     let mut cfg = config(
-        &format!("http://{}", proxy.addr()),
+        &format!("https://{}", proxy.addr()),
         DEALER,
         &event,
         &dir.path().join("d.db"),
@@ -414,7 +415,7 @@ async fn over_the_http_fallback_a_throttled_op_also_waits_and_goes_again() -> Re
 async fn a_display_session_sends_and_queues_nothing() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let srv = server(&dir.path().join("srv")).await?;
-    let base = format!("http://{}", srv.local_addr());
+    let base = format!("https://{}", srv.local_addr());
     let event = srv.demo_event_id().context("demo")?.to_string();
     let coord = venue(&base, COORD, "Ana", "desk", &dir.path().join("c.db"))?;
     coord.login().await?;
@@ -472,7 +473,7 @@ async fn a_display_session_sends_and_queues_nothing() -> Result<()> {
 async fn the_audit_trail_says_who_did_what_in_order() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let srv = server(&dir.path().join("srv")).await?;
-    let base = format!("http://{}", srv.local_addr());
+    let base = format!("https://{}", srv.local_addr());
     let event = srv.demo_event_id().context("demo")?.to_string();
     let coord_v = venue(&base, COORD, "Ana", "desk", &dir.path().join("cv.db"))?;
     coord_v.login().await?;
@@ -628,7 +629,7 @@ async fn ops_replayed_from_the_outbox_are_audited_once_with_their_device() -> Re
     let data = dir.path().join("srv");
     let srv = server(&data).await?;
     let addr = srv.local_addr();
-    let base = format!("http://{addr}");
+    let base = format!("https://{addr}");
     let event = srv.demo_event_id().context("demo")?.to_string();
     let dan = Client::start(config(
         &base,

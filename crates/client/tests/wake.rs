@@ -32,7 +32,7 @@ fn sleeper_config(
     logind: LogindBus,
 ) -> Config {
     let mut cfg = Config::new(
-        &format!("http://{addr}"),
+        &format!("https://{addr}"),
         DEALER,
         event,
         cache.to_path_buf(),
@@ -89,7 +89,7 @@ async fn a_jump_of_boottime_resyncs_at_once_without_a_sound() -> Result<()> {
     let proxy = common::Proxy::start(srv.local_addr()).await?;
     let clocks = Arc::new(ManualClocks::default());
     let mut coord = Config::new(
-        &format!("http://{}", srv.local_addr()),
+        &format!("https://{}", srv.local_addr()),
         COORD,
         &event,
         dir.path().join("a.db"),
@@ -239,7 +239,7 @@ async fn logind_prepare_for_sleep_resyncs_at_once() -> Result<()> {
     let event = srv.demo_event_id().context("demo")?.to_string();
     let proxy = common::Proxy::start(srv.local_addr()).await?;
     let mut coord = Config::new(
-        &format!("http://{}", srv.local_addr()),
+        &format!("https://{}", srv.local_addr()),
         COORD,
         &event,
         dir.path().join("a.db"),

@@ -20,6 +20,13 @@
 //!   while plain HTTP passes;
 //! - healing, and counters a test can print.
 //!
+//! Pitboss speaks TLS, so the proxy sees encrypted bytes, as the venue's
+//! network does: latency, stalls and resets need nothing more. Blocking
+//! upgrades needs the HTTP inside: [`Proxy::start_terminating`] plays a
+//! reverse proxy that the venue's IT put in front of the host with the
+//! host's key (the classic cause of a blocked WebSocket is such a proxy
+//! that does not pass `Upgrade`).
+//!
 //! Faults apply to connections already open as well as to new ones, except
 //! `refuse_new` and `blackhole_new`, which by their nature only meet new ones.
 
@@ -142,7 +149,12 @@ pub struct Proxy {
     addr: SocketAddr,
     shared: Arc<Shared>,
     accept: tokio::task::JoinHandle<()>,
+    /// With TLS termination: the TLS front and the relay back to the
+    /// server; the fault core runs on the plain bytes between them.
+    tls: Option<terminating::Ends>,
 }
+
+mod terminating;
 
 impl Proxy {
     /// Listens on an ephemeral loopback port and forwards to `upstream`.
@@ -200,23 +212,43 @@ impl Proxy {
             addr,
             shared,
             accept,
+            tls: None,
         })
+    }
+
+    /// A proxy that terminates TLS with the host's key (`identity`), applies
+    /// its faults to the HTTP inside, and reaches the host over TLS again,
+    /// trusting `upstream_pin`. Clients' pins hold: it presents the host's
+    /// own key.
+    pub async fn start_terminating(
+        upstream: SocketAddr,
+        identity: &pitboss_tls::Identity,
+        upstream_pin: pitboss_tls::Pin,
+    ) -> std::io::Result<Proxy> {
+        let (back, back_addr) = terminating::Back::start(upstream, upstream_pin).await?;
+        let mut core = Proxy::start(back_addr).await?;
+        let front = terminating::front(identity, core.addr).await?;
+        core.tls = Some(terminating::Ends { front, back });
+        Ok(core)
     }
 
     /// Where clients should connect.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.tls.as_ref().map_or(self.addr, |t| t.front.addr)
     }
 
-    /// `http://ADDR` for clients that take a base URL.
+    /// `https://ADDR` for clients that take a base URL.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("https://{}", self.addr())
     }
 
     /// Points new connections at another server (a restarted host on a new
     /// port). Open connections keep their upstream.
     pub fn set_upstream(&self, upstream: SocketAddr) {
-        *lock(&self.shared.upstream) = upstream;
+        match &self.tls {
+            Some(t) => t.back.set_upstream(upstream),
+            None => *lock(&self.shared.upstream) = upstream,
+        }
     }
 
     /// Sets one direction's latency, jitter and bandwidth; applies to bytes

@@ -237,6 +237,7 @@ impl LiveConn {
 /// A running server.
 pub struct Server {
     addr: SocketAddr,
+    fingerprint: pitboss_tls::Fingerprint,
     demo_event_id: Option<String>,
     state: Arc<AppState>,
     serve: tokio::task::JoinHandle<()>,
@@ -327,14 +328,22 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     // Caps TCP connections per address and closes silent ones before any
-    // request is read; also sets TCP_NODELAY (see `listener.rs`). Tapped
+    // request is read; also sets TCP_NODELAY; then TLS with the server's
+    // kept key, which devices pin (see `listener.rs`). Tapped
     // (with nothing) so that handlers get the peer's address as ConnectInfo.
     let cap = config
         .limits
         .enabled
         .then_some(config.limits.max_tcp_connections_per_address);
-    let listener =
-        axum::serve::ListenerExt::tap_io(listener::CappedListener::new(listener, cap), |_| {});
+    let identity = pitboss_tls::Identity::load_or_create(&config.data_dir)
+        .context("cannot load or make the server's TLS key")?;
+    let listener = axum::serve::ListenerExt::tap_io(
+        listener::TlsListener::new(
+            listener::CappedListener::new(listener, cap),
+            identity.server_config(),
+        )?,
+        |_| {},
+    );
     let state = Arc::new(AppState {
         writer: handle,
         auth: Arc::new(Auth::new(codes, sessions)),
@@ -392,6 +401,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     tracing::info!(%addr, "pitboss server listening");
     Ok(Server {
         addr,
+        fingerprint: identity.fingerprint(),
         demo_event_id,
         state,
         serve,
@@ -436,6 +446,17 @@ impl Server {
         self.addr
     }
 
+    /// `https://address:port`, for a client on this machine.
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// The fingerprint of this server's TLS key: what devices pin and a
+    /// person compares.
+    pub fn fingerprint(&self) -> pitboss_tls::Fingerprint {
+        self.fingerprint
+    }
+
     /// The long join codes as they are now (a revoke changes the code the
     /// revoked device joined with).
     pub fn join_codes(&self) -> JoinCodes {
@@ -468,7 +489,9 @@ impl Server {
     pub fn announce(&self) {
         use std::io::Write as _;
         let codes = self.join_codes();
-        println!("listening on http://{}", self.local_addr());
+        println!("listening on https://{}", self.local_addr());
+        println!("key fingerprint: {}", self.fingerprint.hex());
+        println!("key fingerprint (short): {}", self.fingerprint.short());
         println!("coordinator code: {}", codes.coordinator);
         println!("dealer code: {}", codes.dealer);
         println!("display code: {}", codes.display);

@@ -4,6 +4,11 @@
 //! idle connections must not take them), and a deadline for a new
 //! connection's first bytes (a connection that says nothing is closed after
 //! [`FIRST_BYTES_WITHIN`] instead of being held forever).
+//!
+//! Then TLS, on the same port ([`TlsListener`]): handshakes run each in
+//! their own task, so one slow or silent peer never holds up the next
+//! connection, and only finished handshakes reach HTTP. A peer that speaks
+//! plain HTTP gets a plain answer saying to use `https://`, and is closed.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,9 +19,11 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 use tokio::time::Sleep;
+use tokio_rustls::server::TlsStream;
 
 /// How long a new connection may stay silent before it is closed.
 pub const FIRST_BYTES_WITHIN: Duration = Duration::from_secs(10);
@@ -94,6 +101,103 @@ impl axum::serve::Listener for CappedListener {
     fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }
+}
+
+/// Serves TLS with the server's key on a [`CappedListener`].
+pub struct TlsListener {
+    ready: mpsc::Receiver<(TlsStream<Counted>, SocketAddr)>,
+    addr: SocketAddr,
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+/// The first byte of a TLS handshake record.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+impl TlsListener {
+    pub fn new(mut tcp: CappedListener, config: Arc<rustls::ServerConfig>) -> io::Result<Self> {
+        let addr = tcp.inner.local_addr()?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let (tx, ready) = mpsc::channel(64);
+        let accepting = tokio::spawn(async move {
+            loop {
+                let (conn, peer) = axum::serve::Listener::accept(&mut tcp).await;
+                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    match handshake(conn, peer, &acceptor).await {
+                        Ok(tls) => drop(tx.send((tls, peer)).await),
+                        Err(e) => tracing::debug!(%peer, "no TLS session: {e}"),
+                    }
+                });
+            }
+        });
+        Ok(TlsListener {
+            ready,
+            addr,
+            accepting,
+        })
+    }
+}
+
+/// Lets the port go with the listener: a restarted host binds it again.
+impl Drop for TlsListener {
+    fn drop(&mut self) {
+        self.accepting.abort();
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<Counted>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, SocketAddr) {
+        match self.ready.recv().await {
+            Some(x) => x,
+            // The accepting task is gone only when this listener is
+            // dropped, so this is never reached while serving.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.addr)
+    }
+}
+
+/// Reads the peer's first byte (within [`FIRST_BYTES_WITHIN`]): a TLS
+/// handshake is finished, anything else is told to use HTTPS and closed.
+async fn handshake(
+    mut conn: Counted,
+    peer: SocketAddr,
+    acceptor: &tokio_rustls::TlsAcceptor,
+) -> io::Result<TlsStream<Counted>> {
+    let within = |e| io::Error::new(io::ErrorKind::TimedOut, e);
+    let mut first = [0u8; 1];
+    let n = tokio::time::timeout(FIRST_BYTES_WITHIN, conn.tcp.peek(&mut first))
+        .await
+        .map_err(|_| within("nothing sent within 10 s of connecting"))??;
+    if n == 0 {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    if first[0] != TLS_HANDSHAKE {
+        tracing::debug!(%peer, "a plain-HTTP request on the TLS port: telling it to use https");
+        let body = r#"{"error":"tls_required","message":"This Pitboss server speaks HTTPS only: use https:// (and wss:// for the WebSocket) with the same address"}"#;
+        let answer = format!(
+            "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        drop(
+            tokio::time::timeout(
+                Duration::from_secs(2),
+                conn.tcp.write_all(answer.as_bytes()),
+            )
+            .await,
+        );
+        drop(conn.tcp.shutdown().await);
+        return Err(io::Error::other("plain HTTP on the TLS port"));
+    }
+    tokio::time::timeout(FIRST_BYTES_WITHIN, acceptor.accept(conn))
+        .await
+        .map_err(|_| within("the TLS handshake took longer than 10 s"))?
 }
 
 /// An IPv4 peer seen through an IPv6 socket counts as itself.

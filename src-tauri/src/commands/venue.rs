@@ -30,8 +30,11 @@ pub async fn join_venue(
     shell: State<'_, Shell>,
     address: String,
     join_code: String,
+    new_key: Option<bool>,
 ) -> Res<AppView> {
-    shell.join(&address, &join_code).await
+    shell
+        .join(&address, &join_code, new_key.unwrap_or(false))
+        .await
 }
 
 #[tauri::command]

@@ -25,6 +25,20 @@ fn the_status_keeps_the_shape_the_ui_reads() {
         v(&Status::Connecting),
         base("connecting", n.clone(), n.clone(), n.clone())
     );
+    let changed = v(&Status::KeyChanged {
+        pinned: "AAAA".into(),
+        offered: "BBBB".into(),
+        next_attempt_at_ms: 7,
+    });
+    assert_eq!(changed["state"], "key_changed");
+    assert_eq!(changed["nextAttemptAtMs"], 7);
+    let reason = changed["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with(pitboss_client::venue::KEY_CHANGED)
+            && reason.contains("AAAA")
+            && reason.contains("BBBB"),
+        "{reason}"
+    );
     assert_eq!(
         v(&Status::Live),
         base("live", n.clone(), n.clone(), n.clone())
@@ -206,7 +220,7 @@ fn notices_keep_the_shape_the_ui_reads() {
 fn the_app_view_keeps_the_shape_the_ui_reads() {
     let v = to_json(&AppView {
         mode: Mode::Host,
-        server: Some("http://127.0.0.1:7878".into()),
+        server: Some("https://127.0.0.1:7878".into()),
         role: Some("coordinator".into()),
         event_id: None,
         host: Some(HostInfo {
@@ -215,8 +229,10 @@ fn the_app_view_keeps_the_shape_the_ui_reads() {
             coordinator_code: "C".into(),
             dealer_code: "D".into(),
             display_code: Some("W".into()),
+            key_fingerprint: "3F2A 91C0 7BE4 D215 0C9E".into(),
         }),
         signed_out: None,
+        server_key: Some("3F2A 91C0 7BE4 D215 0C9E".into()),
         settings: Settings::default(),
         sound: SoundState {
             available: false,
@@ -227,12 +243,14 @@ fn the_app_view_keeps_the_shape_the_ui_reads() {
         v,
         json!({
             "mode": "host",
-            "server": "http://127.0.0.1:7878",
+            "server": "https://127.0.0.1:7878",
             "role": "coordinator",
             "eventId": null,
             "host": {"port": 7878, "addresses": ["10.0.0.2:7878"], "coordinatorCode": "C",
-                     "dealerCode": "D", "displayCode": "W"},
+                     "dealerCode": "D", "displayCode": "W",
+                     "keyFingerprint": "3F2A 91C0 7BE4 D215 0C9E"},
             "signedOut": null,
+            "serverKey": "3F2A 91C0 7BE4 D215 0C9E",
             "settings": to_json(&Settings::default()),
             "sound": {"available": false, "message": "no device"},
         })

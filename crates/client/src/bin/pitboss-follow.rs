@@ -45,9 +45,15 @@ use tokio::io::{AsyncBufReadExt, BufReader};
     about = "Follow a Pitboss event without a window: JSON lines in and out"
 )]
 struct Args {
-    /// Server base URL, e.g. http://192.168.1.20:7878
+    /// The host's address, e.g. 192.168.1.20:7878 (HTTPS; the default port
+    /// is 7878)
     #[arg(long)]
     server: String,
+    /// The host's key fingerprint (64 hex digits, as `pitboss-server`
+    /// prints it). Without it, the key that answers first is pinned in the
+    /// cache, as when joining with a long code, and printed to compare
+    #[arg(long)]
+    pin: Option<String>,
     /// Join code: a long one (coordinator, dealer or display) or a 6-digit
     /// pairing code (single use: once spent, a lost session signs out)
     #[arg(long)]
@@ -200,7 +206,12 @@ fn render(
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let mut cfg = Config::new(&args.server, &args.code, &args.event, args.cache.clone());
+    let server = pitboss_client::server_url(&args.server).map_err(anyhow::Error::msg)?;
+    let mut cfg = Config::new(&server, &args.code, &args.event, args.cache.clone());
+    cfg.pin = match &args.pin {
+        Some(p) => Some(p.parse().map_err(anyhow::Error::msg)?),
+        None => None,
+    };
     cfg.name = args.name.clone();
     cfg.device = args.device.clone();
     cfg.ping_every = Duration::from_millis(args.ping_every_ms);

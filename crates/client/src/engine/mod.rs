@@ -40,8 +40,12 @@ use connection::{Connection, Inputs, Retry};
 /// How a client connects.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `http://host:port` of the Pitboss server.
+    /// `https://host:port` of the Pitboss server.
     pub server: String,
+    /// The server's key, when the host or a person gave it. Without it,
+    /// the key pinned in the cache when this device joined; without that,
+    /// the first key seen (pinned at the first login).
+    pub pin: Option<pitboss_tls::Fingerprint>,
     pub join_code: String,
     pub name: String,
     pub device: String,
@@ -71,6 +75,7 @@ impl Config {
     pub fn new(server: &str, join_code: &str, event_id: &str, cache_path: PathBuf) -> Config {
         Config {
             server: server.trim_end_matches('/').to_string(),
+            pin: None,
             join_code: join_code.to_string(),
             name: "Unnamed".into(),
             device: "unknown device".into(),
@@ -114,6 +119,15 @@ pub enum Status {
     /// coordinator revoked it, or its one-time pairing code is spent. The
     /// cached state is still shown; nothing is retried.
     SignedOut { reason: String },
+    /// Something answers at the host's address without the key this device
+    /// joined (short fingerprints of both): an impostor, or a reinstalled
+    /// host. No code or token is sent to it; the address is tried again
+    /// for the real host, and only a person can re-pair.
+    KeyChanged {
+        pinned: String,
+        offered: String,
+        next_attempt_at_ms: i64,
+    },
 }
 
 /// What happened, for the app (alerts, conflict dialogs, pending marks).
@@ -251,17 +265,21 @@ impl Client {
                 .flatten()
                 .is_some_and(|s| s.role == "display"),
         );
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()?;
+        let key = match config.pin {
+            Some(k) => Some(k),
+            None => cache.pin(&config.server)?,
+        };
+        let creds = Credentials {
+            server: config.server.clone(),
+            join_code: config.join_code.clone(),
+            name: config.name.clone(),
+            device: config.device.clone(),
+            pin: pitboss_tls::Pin::to_or_first_use(key),
+        };
+        let http = creds.http_client(Duration::from_secs(10))?;
         let connection = Connection {
             sync,
-            creds: Credentials {
-                server: config.server.clone(),
-                join_code: config.join_code.clone(),
-                name: config.name.clone(),
-                device: config.device.clone(),
-            },
+            creds,
             fallback: HttpLink::new(http.clone(), &config.server, &config.event_id),
             http,
             retry: Retry::new(&config),

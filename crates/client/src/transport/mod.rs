@@ -9,24 +9,38 @@
 pub mod http;
 pub mod ws;
 
+use std::time::Duration;
+
 use anyhow::Context as _;
 use pitboss_core::protocol::{SessionRequest, SessionResponse};
+use pitboss_tls::Pin;
 
 use crate::cache::{Cache, StoredSession};
 use crate::time::wall_ms;
 use crate::venue::{normalize_code, VenueError, REVOKED};
 
-/// Who this device says it is when it logs in.
+/// Who this device says it is when it logs in, and which server key it
+/// trusts.
 #[derive(Debug, Clone)]
 pub struct Credentials {
-    /// `http://host:port` of the server.
+    /// `https://host:port` of the server.
     pub server: String,
     pub join_code: String,
     pub name: String,
     pub device: String,
+    /// The server's key: pinned when this device joined (or given by a
+    /// person or the host), else learnt at the first contact.
+    pub pin: Pin,
 }
 
 impl Credentials {
+    /// An HTTP client that talks to the pinned server only.
+    pub fn http_client(&self, timeout: Duration) -> anyhow::Result<reqwest::Client> {
+        self.pin
+            .http_client(reqwest::Client::builder().timeout(timeout))
+            .context("cannot set up HTTPS")
+    }
+
     /// `POST /api/session` with the join code; remembers the session.
     pub async fn log_in(
         &self,
@@ -53,6 +67,10 @@ impl Credentials {
             role: s.role.as_str().to_string(),
             operator_id: s.operator_id,
         };
+        // The key that answered is the host's from now on.
+        if let Some(key) = self.pin.key() {
+            cache.save_pin(&self.server, key)?;
+        }
         cache.save_session(&self.server, &stored)?;
         Ok(stored)
     }
@@ -109,8 +127,15 @@ impl Credentials {
     }
 }
 
-/// No answer from the server, in words a person can act on.
+/// No answer from the server, in words a person can act on; or an answer
+/// from a server without the pinned key, which is no answer at all.
 pub fn unreachable(server: &str, e: &reqwest::Error) -> VenueError {
+    if let Some(m) = pitboss_tls::find_mismatch(e) {
+        return VenueError::KeyChanged {
+            server: server.to_string(),
+            mismatch: m,
+        };
+    }
     let reason = if e.is_timeout() {
         "no answer in time".to_string()
     } else if e.is_connect() {

@@ -7,12 +7,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use futures_util::{SinkExt, StreamExt};
 use pitboss_core::protocol::{ClientMsg, ServerMsg};
-use tokio::net::TcpStream;
+use pitboss_tls::{KeyMismatch, Pin, TlsStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::header::{HeaderValue, AUTHORIZATION};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::WebSocketStream;
 
 use crate::venue::VenueError;
 
@@ -35,6 +35,9 @@ pub enum DialError {
     /// WebSockets, most likely.
     #[error("the WebSocket upgrade was refused with HTTP {0}")]
     Refused(u16),
+    /// The server does not hold the pinned key: nothing was sent.
+    #[error(transparent)]
+    KeyChanged(KeyMismatch),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -56,28 +59,27 @@ pub enum Incoming {
 }
 
 pub struct WsLink {
-    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    socket: WebSocketStream<TlsStream>,
 }
 
-/// `ws[s]://host:port/ws` for the server's `http[s]://` base.
+/// `wss://host:port/ws` for the server's `https://` base.
 fn url(server: &str) -> String {
-    let base = server
-        .replacen("http://", "ws://", 1)
-        .replacen("https://", "wss://", 1);
-    format!("{base}/ws")
+    format!("{}/ws", server.replacen("https://", "wss://", 1))
 }
 
 impl WsLink {
-    /// Opens the socket. The token goes in the `Authorization` header, not
-    /// the URL, where proxies and server logs would keep it.
-    pub async fn dial(server: &str, token: &str) -> Result<WsLink, DialError> {
+    /// Opens the socket, over TLS to the server holding the pinned key.
+    /// The token goes in the `Authorization` header, not the URL, where
+    /// proxies and server logs would keep it; and only once the handshake
+    /// proved the key.
+    pub async fn dial(server: &str, token: &str, pin: &Pin) -> Result<WsLink, DialError> {
         let mut request = url(server)
             .into_client_request()
             .context("not a WebSocket address")?;
         let bearer = HeaderValue::from_str(&format!("Bearer {token}"))
             .context("a session token that cannot be sent")?;
         request.headers_mut().insert(AUTHORIZATION, bearer);
-        let attempt = tokio::time::timeout(DIAL_TIMEOUT, tokio_tungstenite::connect_async(request))
+        let attempt = tokio::time::timeout(DIAL_TIMEOUT, pin.websocket(request, None))
             .await
             .context("WebSocket handshake timed out")?;
         match attempt {
@@ -86,7 +88,10 @@ impl WsLink {
                 super::refusal(401, resp.body().as_deref().unwrap_or_default(), None),
             )),
             Err(WsError::Http(resp)) => Err(DialError::Refused(resp.status().as_u16())),
-            Err(e) => Err(DialError::Other(e.into())),
+            Err(e) => match pitboss_tls::find_mismatch(&e) {
+                Some(m) => Err(DialError::KeyChanged(m)),
+                None => Err(DialError::Other(e.into())),
+            },
         }
     }
 

@@ -37,10 +37,19 @@ pub async fn server_with(
     pitboss_server::start(c).await
 }
 
+/// A fault proxy that reads the HTTP inside the server's TLS (it holds the
+/// server's key, from its data folder `dir`), so it can block upgrades.
+pub async fn terminating_proxy(srv: &pitboss_server::Server, dir: &Path) -> Result<Proxy> {
+    let identity = pitboss_tls::Identity::load_or_create(dir)?;
+    anyhow::ensure!(identity.fingerprint() == srv.fingerprint());
+    let pin = pitboss_tls::Pin::to(srv.fingerprint());
+    Ok(Proxy::start_terminating(srv.local_addr(), &identity, pin).await?)
+}
+
 /// A client of `event` at `addr` that retries within a few hundred ms, so
 /// a test sees a reconnect in its own time, not a venue's.
 pub fn config(addr: SocketAddr, code: &str, event: &str, cache: &Path) -> Config {
-    config_at(&format!("http://{addr}"), code, event, cache)
+    config_at(&format!("https://{addr}"), code, event, cache)
 }
 
 /// [`config`] for a server base URL.

@@ -62,7 +62,7 @@ async fn bad_http_requests_get_clear_errors_and_change_nothing() -> Result<()> {
     }
 
     // Wrong join code, no token, bad token, bad query, unknown endpoint.
-    let anon = reqwest::Client::new();
+    let anon = server.http_client()?;
     let r = anon
         .post(server.url("/api/session"))
         .json(&json!({"join_code": "WRONG-CODE"}))

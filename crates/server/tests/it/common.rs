@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use futures_util::{SinkExt, StreamExt};
+use pitboss_tls::{Pin, TlsStream};
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::WebSocketStream;
 
 pub const COORD: &str = "COORD-1111";
 pub const DEALER: &str = "DEAL-2222";
@@ -22,6 +22,8 @@ pub struct TestServer {
     pub child: Child,
     pub addr: String,
     pub demo_event: Option<String>,
+    /// Trusts this server's key (the one it printed) and no other.
+    pub pin: Pin,
     pub data: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     extra: Vec<String>,
@@ -51,10 +53,14 @@ impl TestServer {
         let mut lines = BufReader::new(stdout).lines();
         let mut addr = None;
         let mut demo_event = None;
+        let mut key = None;
         for line in lines.by_ref() {
             let line = line?;
-            if let Some(a) = line.strip_prefix("listening on http://") {
+            if let Some(a) = line.strip_prefix("listening on https://") {
                 addr = Some(a.to_string());
+            }
+            if let Some(k) = line.strip_prefix("key fingerprint: ") {
+                key = Some(k.parse().map_err(|e: String| anyhow!(e))?);
             }
             if let Some(e) = line.strip_prefix("demo event: ") {
                 demo_event = Some(e.to_string());
@@ -69,10 +75,12 @@ impl TestServer {
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         let addr = addr.ok_or_else(|| anyhow!("server printed no address"))?;
+        let key = key.ok_or_else(|| anyhow!("server printed no key fingerprint"))?;
         Ok(TestServer {
             child,
             addr,
             demo_event,
+            pin: Pin::to(key),
             data: data.to_path_buf(),
             _tmp: None,
             extra: extra.iter().map(|s| s.to_string()).collect(),
@@ -93,11 +101,17 @@ impl TestServer {
         std::mem::swap(&mut self.child, &mut next.child);
         self.addr = next.addr.clone();
         self.demo_event = next.demo_event.clone();
+        self.pin = next.pin.clone();
         Ok(())
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        format!("https://{}{}", self.addr, path)
+    }
+
+    /// An HTTP client that trusts this server's key.
+    pub fn http_client(&self) -> Result<reqwest::Client> {
+        Ok(self.pin.http_client(reqwest::Client::builder())?)
     }
 
     pub async fn login(&self, code: &str, name: &str) -> Result<Http> {
@@ -112,7 +126,8 @@ impl TestServer {
         anyhow::ensure!(status == 200, "login failed: {status} {v}");
         Ok(Http {
             client,
-            base: format!("http://{}", self.addr),
+            pin: self.pin.clone(),
+            base: format!("https://{}", self.addr),
             token: v["token"].as_str().context("token")?.to_string(),
             role: v["role"].as_str().context("role")?.to_string(),
             local,
@@ -126,7 +141,9 @@ impl TestServer {
         name: &str,
         local: Option<IpAddr>,
     ) -> Result<(u16, Value, reqwest::Client)> {
-        let client = reqwest::Client::builder().local_address(local).build()?;
+        let client = self
+            .pin
+            .http_client(reqwest::Client::builder().local_address(local))?;
         let r = client
             .post(self.url("/api/session"))
             .json(&json!({"join_code": code, "name": name, "device": format!("{name}-laptop")}))
@@ -168,6 +185,7 @@ impl Drop for TestServer {
 #[derive(Clone)]
 pub struct Http {
     pub client: reqwest::Client,
+    pub pin: Pin,
     pub base: String,
     pub token: String,
     pub role: String,
@@ -235,24 +253,24 @@ impl Http {
     pub async fn ws(&self) -> Result<Ws> {
         let url = format!(
             "{}/ws?token={}",
-            self.base.replace("http://", "ws://"),
+            self.base.replace("https://", "wss://"),
             self.token
         );
         let Some(local) = self.local else {
-            let (stream, _) = tokio_tungstenite::connect_async(url).await?;
+            let (stream, _) = self.pin.websocket(url, None).await?;
             return Ok(Ws { stream });
         };
-        let server: std::net::SocketAddr = self.base.trim_start_matches("http://").parse()?;
+        let server: std::net::SocketAddr = self.base.trim_start_matches("https://").parse()?;
         let socket = tokio::net::TcpSocket::new_v4()?;
         socket.bind(std::net::SocketAddr::new(local, 0))?;
         let tcp = socket.connect(server).await?;
-        let (stream, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)).await?;
+        let (stream, _) = self.pin.websocket_over(tcp, url, None).await?;
         Ok(Ws { stream })
     }
 }
 
 pub struct Ws {
-    pub stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub stream: WebSocketStream<TlsStream>,
 }
 
 impl Ws {

@@ -361,13 +361,13 @@ async fn a_paired_device_is_cut_off_at_once_when_revoked_and_stays_out() -> Resu
     // A restarted host still refuses it, and still says why.
     server.restart()?;
     let dealer = Http {
-        base: format!("http://{}", server.addr),
+        base: format!("https://{}", server.addr),
         ..dealer
     };
     let (s, v) = dealer.get("/api/events").await?;
     ensure!(s == 401 && v["revoked"] == true, "after restart: {s} {v}");
     let coord = Http {
-        base: format!("http://{}", server.addr),
+        base: format!("https://{}", server.addr),
         ..coord
     };
     let (_, devices) = coord.get("/api/devices").await?;
@@ -400,7 +400,9 @@ async fn wrong_codes_cool_one_address_down_and_many_withdraw_pairing() -> Result
         );
     }
     // Cooling down: even the right code is refused, with when to come back.
-    let client = reqwest::Client::builder().local_address(guesser).build()?;
+    let client = server
+        .pin
+        .http_client(reqwest::Client::builder().local_address(guesser))?;
     let r = client
         .post(server.url("/api/session"))
         .json(&json!({"join_code": DEALER, "name": "Guess"}))
@@ -588,9 +590,9 @@ async fn the_audit_trail_matches_a_scripted_run_op_for_op() -> Result<()> {
     // Ben pairs from table 7's laptop, whose name a prankster set to a
     // spreadsheet formula.
     let (_, code) = ana.post("/api/pairing", &json!({"role": "dealer"})).await?;
-    let client = reqwest::Client::builder()
-        .local_address(ip("127.0.0.2"))
-        .build()?;
+    let client = server
+        .pin
+        .http_client(reqwest::Client::builder().local_address(ip("127.0.0.2")))?;
     let v: Value = client
         .post(server.url("/api/session"))
         .json(&json!({"join_code": code["code"], "name": "Ben", "device": "=2+3"}))
@@ -600,7 +602,8 @@ async fn the_audit_trail_matches_a_scripted_run_op_for_op() -> Result<()> {
         .await?;
     let ben = Http {
         client,
-        base: format!("http://{}", server.addr),
+        pin: server.pin.clone(),
+        base: format!("https://{}", server.addr),
         token: v["token"].as_str().context("token")?.to_string(),
         role: "dealer".into(),
         local: ip("127.0.0.2"),
@@ -982,7 +985,7 @@ async fn a_web_page_or_a_foreign_name_cannot_use_the_server_nor_lock_out_its_dev
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let server = TestServer::start(&[])?;
     let url = server.url("/api/session");
-    let http = reqwest::Client::new();
+    let http = server.http_client()?;
     let wrong = json!({"join_code": "WRONG-0000", "name": "Eve"}).to_string();
     // More wrong codes than the cool-down allows, three ways a page could
     // send them; none reaches the login, so none counts.
@@ -1028,7 +1031,7 @@ async fn a_web_page_or_a_foreign_name_cannot_use_the_server_nor_lock_out_its_dev
         "{}/ws",
         server
             .url("")
-            .replace("http://", "ws://")
+            .replace("https://", "wss://")
             .trim_end_matches('/')
     )
     .into_client_request()?;
@@ -1036,7 +1039,7 @@ async fn a_web_page_or_a_foreign_name_cannot_use_the_server_nor_lock_out_its_dev
         .insert("origin", "http://evil.example".parse()?);
     req.headers_mut()
         .insert("authorization", format!("Bearer {}", coord.token).parse()?);
-    match tokio_tungstenite::connect_async(req).await {
+    match server.pin.websocket(req, None).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
             ensure!(resp.status() == 403, "upgrade: {}", resp.status())
         }

@@ -57,6 +57,11 @@ impl Connection {
                 Phase::Degraded(d)
             }
             Err(Fail::SignedOut(reason)) => self.signed_out(reason),
+            Err(Fail::KeyChanged(m)) => {
+                self.flush();
+                self.lost_since = wall_ms();
+                self.key_changed(m)
+            }
             Err(e) => {
                 tracing::info!("the HTTP fallback failed too: {e}");
                 self.flush();

@@ -101,6 +101,7 @@ impl Connection {
                 self.carry_live(live, setup).await
             }
             Err(Fail::SignedOut(reason)) => self.signed_out(reason),
+            Err(Fail::KeyChanged(m)) => self.key_changed(m),
             Err(Fail::WsRefused(status)) if self.fallback.reachable().await => {
                 tracing::info!("WebSocket refused (HTTP {status}) but HTTP works: degraded mode");
                 let mut poll = tokio::time::interval(self.cfg.http_poll_every);
@@ -134,7 +135,7 @@ impl Connection {
     pub(super) async fn open_socket(&mut self) -> Result<WsLink, Fail> {
         for _ in 0..2 {
             let session = self.session().await?;
-            match WsLink::dial(&self.cfg.server, &session.token).await {
+            match WsLink::dial(&self.cfg.server, &session.token, &self.creds.pin).await {
                 Ok(link) => return Ok(link),
                 // A forgotten token (a new store) is dropped: log in again
                 // if the code allows it. A revoked one signs out.
@@ -143,6 +144,7 @@ impl Connection {
                     e => return Err(e.into()),
                 },
                 Err(DialError::Refused(status)) => return Err(Fail::WsRefused(status)),
+                Err(DialError::KeyChanged(m)) => return Err(Fail::KeyChanged(m)),
                 Err(DialError::Other(e)) => return Err(e.into()),
             }
         }

@@ -205,6 +205,9 @@ enum Fail {
     /// The WebSocket upgrade was answered with plain HTTP.
     #[error("the WebSocket upgrade was refused with HTTP {0}")]
     WsRefused(u16),
+    /// Something without the pinned key answered at the host's address.
+    #[error(transparent)]
+    KeyChanged(pitboss_tls::KeyMismatch),
     #[error("{0:#}")]
     Other(anyhow::Error),
 }
@@ -213,6 +216,7 @@ impl From<VenueError> for Fail {
     fn from(e: VenueError) -> Fail {
         match e {
             VenueError::SignedOut(reason) => Fail::SignedOut(reason),
+            VenueError::KeyChanged { mismatch, .. } => Fail::KeyChanged(mismatch),
             VenueError::Refused {
                 status: 429,
                 retry_after_ms,
@@ -380,15 +384,9 @@ impl Connection {
 
     /// Backs off before the next dial, saying for how long.
     fn retry_later(&mut self) -> Phase {
-        let r = &mut self.retry;
-        r.failures += 1;
-        let delay = r
-            .backoff
-            .next_delay()
-            .max(r.login_wait.take().unwrap_or_default());
-        let next_attempt_at_ms = wall_ms() + delay.as_millis() as i64;
+        let (until, next_attempt_at_ms) = self.back_off();
         let since_ms = self.lost_since;
-        let quick = r.ever_connected && r.failures <= QUICK_RETRIES;
+        let quick = self.retry.ever_connected && self.retry.failures <= QUICK_RETRIES;
         self.set_status(if quick {
             Status::Reconnecting {
                 next_attempt_at_ms,
@@ -400,9 +398,35 @@ impl Connection {
                 next_attempt_at_ms,
             }
         });
-        Phase::Waiting {
-            until: Instant::now() + delay,
-        }
+        Phase::Waiting { until }
+    }
+
+    /// Counts a failure and draws the next backoff: when to dial again,
+    /// as a timer instant and as a wall time to show.
+    fn back_off(&mut self) -> (Instant, i64) {
+        let r = &mut self.retry;
+        r.failures += 1;
+        let delay = r
+            .backoff
+            .next_delay()
+            .max(r.login_wait.take().unwrap_or_default());
+        (Instant::now() + delay, wall_ms() + delay.as_millis() as i64)
+    }
+
+    /// Something answered at the host's address without the host's key.
+    /// Nothing was sent to it (the handshake failed first). The screen
+    /// says so plainly and stays until the real host answers again (its
+    /// key is still the pinned one) or a person re-pairs; the address is
+    /// tried again at the usual backoff, never with a new pin.
+    fn key_changed(&mut self, m: pitboss_tls::KeyMismatch) -> Phase {
+        tracing::warn!("{m}");
+        let (until, next_attempt_at_ms) = self.back_off();
+        self.set_status(Status::KeyChanged {
+            pinned: m.pinned.short(),
+            offered: m.offered.short(),
+            next_attempt_at_ms,
+        });
+        Phase::Waiting { until }
     }
 
     /// Signed out: says so and keeps showing the cached state. Ops are
