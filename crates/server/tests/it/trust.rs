@@ -1107,3 +1107,39 @@ async fn idle_connections_are_capped_per_address_and_closed_within_10_s() -> Res
     ensure!(s == 200, "the address after its connections closed: {s}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_is_told_to_use_https_and_nothing_it_sent_is_taken() -> Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut server = TestServer::start(&[])?;
+    // A script still on http:// sends a login, code and all, in clear.
+    let mut tcp = tokio::net::TcpStream::connect(&server.addr).await?;
+    let body = json!({"join_code": COORD, "name": "Script"}).to_string();
+    let request = format!(
+        "POST /api/session HTTP/1.1\r\nHost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        server.addr,
+        body.len()
+    );
+    tcp.write_all(request.as_bytes()).await?;
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_string(&mut answer)).await??;
+    ensure!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    ensure!(
+        answer.contains("\"tls_required\"") && answer.contains("https://"),
+        "{answer}"
+    );
+    // Nothing it sent was taken: no session was made from it.
+    let coord = server.login(COORD, "Ana").await?;
+    let (_, devices) = coord.get("/api/devices").await?;
+    ensure!(!devices.to_string().contains("Script"), "{devices}");
+    // The key devices pinned outlives a restart of the host.
+    let key = server.pin.key();
+    server.restart()?;
+    ensure!(
+        key.is_some() && server.pin.key() == key,
+        "the key changed on restart"
+    );
+    let again = server.login(DEALER, "Ben").await?;
+    ensure!(again.role == "dealer");
+    Ok(())
+}
