@@ -180,7 +180,7 @@ class PbDevices extends HTMLElement {
     setText(
       this.codesNote,
       host
-        ? `Address: ${(host.addresses || []).join(", ")}. Long codes work until the host changes them; prefer a pairing code for a new device.`
+        ? `Address: ${(host.addresses || []).join(", ")}.${host.keyFingerprint ? ` Key: ${host.keyFingerprint} (a device that joins shows the same at its top).` : ""} Long codes work until the host changes them; prefer a pairing code for a new device.`
         : "The long join codes are shown on the host's screen. Pair a device with a 6-digit code instead.",
     );
   }

@@ -97,8 +97,10 @@ export function hostText(app) {
   const h = app.host;
   const addr = (h.addresses && h.addresses[0]) || `port ${h.port}`;
   const display = h.displayCode ? ` · Display code ${h.displayCode}` : "";
+  // The key right after the address: a narrow window cuts the end of the
+  // line, and the key is what a joining device compares.
   const key = h.keyFingerprint ? ` · Key ${h.keyFingerprint}` : "";
-  return `Hosting on ${addr} · Coordinator code ${h.coordinatorCode} · Dealer code ${h.dealerCode}${display}${key}`;
+  return `Hosting on ${addr}${key} · Coordinator code ${h.coordinatorCode} · Dealer code ${h.dealerCode}${display}`;
 }
 
 /** A joined device's pinned host key, to compare with the host's header. */

@@ -78,7 +78,10 @@ test("host info names the first LAN address and both codes", () => {
   assert.equal(hostText({ mode: "join", host: null }), "");
   assert.equal(hostText(null), "");
   const keyed = { mode: "host", host: { ...host.host, keyFingerprint: "3F2A 91C0 7BE4 D215 0C9E" } };
-  assert.ok(hostText(keyed).endsWith(" · Key 3F2A 91C0 7BE4 D215 0C9E"), hostText(keyed));
+  assert.equal(
+    hostText(keyed),
+    "Hosting on 192.168.1.20:7878 · Key 3F2A 91C0 7BE4 D215 0C9E · Coordinator code K7QF · Dealer code 3MPX",
+  );
 });
 
 test("a joined device shows the host key it pinned, to compare with the host's header", () => {
