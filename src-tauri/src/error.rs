@@ -42,6 +42,7 @@ impl From<VenueError> for CmdError {
                 },
             ),
             VenueError::SignedOut(m) => CmdError::new("signed_out", m),
+            VenueError::PairingFailed(m) => CmdError::new("pairing_failed", m),
             e @ VenueError::KeyChanged { .. } => CmdError::new("key_changed", e.to_string()),
             VenueError::Refused {
                 code,

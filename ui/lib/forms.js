@@ -66,6 +66,8 @@ export function joinErrorText(e, address, code) {
     }
     case "signed_out":
       return err.message || "This device is signed out; join again with a new code.";
+    case "pairing_failed":
+      return err.message || "The pairing did not check out. Ask the coordinator for a new code.";
     case "key_changed":
       return `The server at ${address || "this address"} is not the host this device joined: its key changed. Nothing was sent to it. If the host was reinstalled, compare the key on its header, tick "The host was reinstalled" and join again.`;
     case "offline":

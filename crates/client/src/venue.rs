@@ -40,6 +40,11 @@ pub enum VenueError {
         server: String,
         mismatch: pitboss_tls::KeyMismatch,
     },
+    /// A pairing code's exchange did not check out: a wrong code, or
+    /// something between this device and the host that is not the host.
+    /// Nothing usable was sent; the code cannot be tried again.
+    #[error("{0}")]
+    PairingFailed(String),
     /// Wrong join code or a token the server no longer knows.
     #[error("{0}")]
     Unauthorized(String),
@@ -72,6 +77,9 @@ pub const KEY_CHANGED: &str = "This is not the host you joined: its key changed"
 /// pairing code, which cannot be used twice.
 pub const PAIRING_SPENT: &str =
     "This device's one-time pairing code no longer works; join again with a new code";
+
+/// What a device shows when a pairing exchange did not check out.
+pub const PAIRING_UNVERIFIED: &str = "This pairing code did not check out: it is wrong, used or expired, or something between this device and the host is not the host. Nothing was sent; ask the coordinator for a new code";
 
 /// What a device shows when the host no longer accepts its stored join code.
 pub const CODE_REFUSED: &str =

@@ -76,6 +76,42 @@ async fn copy_keeping(
     }
 }
 
+/// A man in the middle: it answers TLS with a key of its own (`identity`),
+/// reaches the host over TLS with the host's key, and keeps every byte of
+/// plain text that passes, both ways.
+async fn middleman(
+    upstream: SocketAddr,
+    identity: &pitboss_tls::Identity,
+    host_key: pitboss_tls::Fingerprint,
+) -> Result<(SocketAddr, Arc<Mutex<Vec<u8>>>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(identity.server_config());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let all = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, all) = (acceptor.clone(), all.clone());
+            tokio::spawn(async move {
+                let Ok(down) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let pin = pitboss_tls::Pin::to(host_key);
+                let Ok(up) = pin.connect("127.0.0.1", upstream.port()).await else {
+                    return;
+                };
+                let (mut dr, mut dw) = tokio::io::split(down);
+                let (mut ur, mut uw) = tokio::io::split(up);
+                let a = all.clone();
+                let upward = tokio::spawn(async move { copy_keeping(&mut dr, &mut uw, &a).await });
+                copy_keeping(&mut ur, &mut dw, &all).await;
+                upward.abort();
+            });
+        }
+    });
+    Ok((addr, seen))
+}
+
 fn holds(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
@@ -221,5 +257,50 @@ async fn an_impostor_at_the_hosts_address_gets_no_secret_and_the_client_says_so(
     .context("the op made during the impostor never reached the real host")?;
     dealer.shutdown().await;
     back.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_man_in_the_middle_at_pairing_learns_no_code_gets_no_session_and_spoils_nothing(
+) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let srv = server(&dir.path().join("srv")).await?;
+    let base = format!("https://{}", srv.local_addr());
+    let coord = venue(&base, COORD, "Ana", &dir.path().join("c.db"))?;
+    coord.login().await?;
+    let code = coord.create_pairing(pitboss_core::Role::Dealer).await?.code;
+
+    // Dan's laptop, on the players' Wi-Fi, reaches a middleman that took
+    // the host's address and relays to the host.
+    let own = pitboss_tls::Identity::generate()?;
+    let (mitm, seen) = middleman(srv.local_addr(), &own, srv.fingerprint()).await?;
+    let dan_cache = dir.path().join("d.db");
+    let dan = venue(&format!("https://{mitm}"), &code, "Dan", &dan_cache)?;
+    match dan.login().await {
+        Err(VenueError::PairingFailed(_)) => {}
+        other => bail!("pairing through a middleman: {other:?}"),
+    }
+    ensure!(dan.key().is_none(), "the middleman's key was kept");
+    let plain = seen.lock().unwrap().clone();
+    ensure!(
+        holds(&plain, "/api/pairing/exchange") && holds(&plain, "\"proof\""),
+        "the middleman relayed the exchange"
+    );
+    for never in [code.as_str(), "/api/pairing/confirm", "\"token\""] {
+        ensure!(!holds(&plain, never), "the middleman saw {never:?}");
+    }
+    let names: Vec<String> = coord.devices().await?.into_iter().map(|d| d.name).collect();
+    ensure!(
+        names == ["Ana"],
+        "a device joined through the middleman: {names:?}"
+    );
+
+    // The code was never seen, so it still pairs Dan once he reaches the
+    // real host, and he pins the host's key, not the middleman's.
+    let direct = venue(&base, &code, "Dan", &dan_cache)?;
+    let s = direct.login().await?;
+    ensure!(s.role == "dealer");
+    ensure!(direct.key() == Some(srv.fingerprint()));
+    srv.shutdown().await;
     Ok(())
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use common::{server, server_with, COORD, DEALER};
-use pitboss_client::venue::{PAIRING_SPENT, REVOKED};
+use pitboss_client::venue::{PAIRING_SPENT, PAIRING_UNVERIFIED, REVOKED};
 use pitboss_client::{Client, Config, Notice, Outcome, Status, Venue, VenueConfig, VenueError};
 use pitboss_core::{Op, Role};
 use pitboss_faultproxy::Link;
@@ -76,7 +76,7 @@ async fn a_pairing_code_joins_one_device_once_with_its_role() -> Result<()> {
     );
     let again = venue(&base, &code.code, "Eve", "phone", &dir.path().join("e.db"))?;
     match again.login().await {
-        Err(VenueError::Unauthorized(_)) => {}
+        Err(VenueError::PairingFailed(m)) if m == PAIRING_UNVERIFIED => {}
         other => bail!("a used pairing code joined a second device: {other:?}"),
     }
     // A cancelled code no longer joins.
@@ -90,7 +90,7 @@ async fn a_pairing_code_joins_one_device_once_with_its_role() -> Result<()> {
         &dir.path().join("w.db"),
     )?;
     ensure!(
-        matches!(wall.login().await, Err(VenueError::Unauthorized(_))),
+        matches!(wall.login().await, Err(VenueError::PairingFailed(_))),
         "a cancelled code joined"
     );
     let list = coord.devices().await?;

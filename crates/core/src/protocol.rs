@@ -146,6 +146,39 @@ pub struct SessionResponse {
     pub operator_id: String,
 }
 
+/// `POST /api/pairing/exchange` body: the first step of joining with a
+/// pairing code without sending it (SPAKE2; see `pitboss_tls::pairing`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairingExchange {
+    /// The code's first digit: which outstanding code the exchange is for.
+    pub slot: u8,
+    /// The device's SPAKE2 message, hex.
+    pub message: String,
+}
+
+/// `POST /api/pairing/exchange` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairingAnswer {
+    /// Names the exchange in the confirmation; valid for a minute.
+    pub exchange: String,
+    /// The host's SPAKE2 message, hex.
+    pub message: String,
+    /// The host's proof of the shared key over its TLS key, hex.
+    pub proof: String,
+}
+
+/// `POST /api/pairing/confirm` body; answered like `POST /api/session`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairingConfirm {
+    pub exchange: String,
+    /// The device's proof of the shared key over the TLS key it saw, hex.
+    pub proof: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub device: String,
+}
+
 /// `POST /api/events/{id}/ops` body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OpRequest {

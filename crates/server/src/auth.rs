@@ -84,6 +84,23 @@ struct Pairing {
     expires_at_ms: i64,
 }
 
+/// How long a pairing exchange waits for the device's proof.
+pub const EXCHANGE_TTL_MS: i64 = 60_000;
+/// Pairing exchanges waiting for their proof at once: each holds a little
+/// memory and was counted as a wrong code until it is proven.
+pub const MAX_EXCHANGES: usize = 64;
+
+/// A pairing exchange between the host's answer and the device's proof.
+pub struct Exchange {
+    /// The pairing code it ran with; `None` when the slot had no code (the
+    /// answer is made with a random one, so it looks the same).
+    pub code: Option<String>,
+    pub host: pitboss_tls::pairing::HostExchange,
+    /// When its wrong-code strike was counted, to take it back on success.
+    pub struck_at: std::time::Instant,
+    pub expires_at_ms: i64,
+}
+
 /// How a device joined, as listed to the coordinator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
@@ -109,6 +126,8 @@ pub struct Auth {
     /// Outstanding one-time pairing codes. Kept in memory only: they live
     /// five minutes, and a restarted host shows new ones.
     pairing: Mutex<HashMap<String, Pairing>>,
+    /// Pairing exchanges awaiting the device's proof, by exchange id.
+    exchanges: Mutex<HashMap<String, Exchange>>,
 }
 
 impl Auth {
@@ -117,6 +136,7 @@ impl Auth {
             codes: RwLock::new(codes),
             sessions,
             pairing: Mutex::default(),
+            exchanges: Mutex::default(),
         }
     }
 
@@ -177,11 +197,15 @@ impl Auth {
             ));
         }
         // Never a code that is also a long join code (one given on the
-        // command line may be six digits): that one would win at join.
+        // command line may be six digits): that one would win at join. And
+        // never one whose first digit (its slot, see
+        // `pitboss_tls::pairing`) an outstanding code has: a pairing
+        // exchange names only the slot. Ten slots, at most ten codes.
         let code = loop {
             let n = rand::rng().random_range(0..1_000_000u32);
             let c = format!("{n:06}");
-            if !map.contains_key(&c) && self.role_for_code(&c).is_none() {
+            let taken = map.keys().any(|k| k.as_bytes()[0] == c.as_bytes()[0]);
+            if !taken && self.role_for_code(&c).is_none() {
                 break c;
             }
         };
@@ -245,6 +269,40 @@ impl Auth {
         let mut map = self.pairing.lock().ok()?;
         let p = map.remove(code)?;
         (p.expires_at_ms > now_ms).then_some((p.role, Via::Pairing))
+    }
+
+    /// The live pairing code in `slot` (its first digit), if any.
+    pub fn pairing_in_slot(&self, slot: u8, now_ms: i64) -> Option<String> {
+        let map = self.pairing.lock().ok()?;
+        map.iter()
+            .find(|(code, p)| code.as_bytes()[0] == b'0' + slot && p.expires_at_ms > now_ms)
+            .map(|(code, _)| code.clone())
+    }
+
+    /// Uses up a pairing code (not a long code): its role, if it was live.
+    pub fn redeem_pairing(&self, code: &str, now_ms: i64) -> Option<Role> {
+        let p = self.pairing.lock().ok()?.remove(code)?;
+        (p.expires_at_ms > now_ms).then_some(p.role)
+    }
+
+    /// Keeps an exchange until its proof arrives; false when too many wait.
+    /// Expired ones are dropped first.
+    pub fn add_exchange(&self, id: String, x: Exchange, now_ms: i64) -> bool {
+        let Ok(mut map) = self.exchanges.lock() else {
+            return false;
+        };
+        map.retain(|_, x| x.expires_at_ms > now_ms);
+        if map.len() >= MAX_EXCHANGES {
+            return false;
+        }
+        map.insert(id, x);
+        true
+    }
+
+    /// Takes the exchange `id` (it is good for one proof), if still live.
+    pub fn take_exchange(&self, id: &str, now_ms: i64) -> Option<Exchange> {
+        let x = self.exchanges.lock().ok()?.remove(id)?;
+        (x.expires_at_ms > now_ms).then_some(x)
     }
 
     pub fn lookup(&self, token: &str) -> Lookup {

@@ -18,10 +18,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use pitboss_core::audit::csv_field;
 use pitboss_core::limits::MAX_NAME_CHARS;
-use pitboss_core::ops::{validate_op_id, Actor, Op};
+use pitboss_core::ops::{validate_op_id, Actor, Op, Role};
 use pitboss_core::protocol::{
-    AuditList, CreateEvent, DeviceInfo, DeviceList, OpRequest, PairingList, PairingRequest,
-    RevokeResult, RotatedCode, SessionRequest, SessionResponse,
+    AuditList, CreateEvent, DeviceInfo, DeviceList, OpRequest, PairingAnswer, PairingConfirm,
+    PairingExchange, PairingList, PairingRequest, RevokeResult, RotatedCode, SessionRequest,
+    SessionResponse,
 };
 use pitboss_core::structure::validate_levels;
 use serde::de::DeserializeOwned;
@@ -150,16 +151,130 @@ pub async fn create_session(
     let name = clean_name("name", &req.name, "Unnamed")?;
     let device = clean_name("device", &req.device, "unknown device")?;
     let Some((role, via)) = st.auth.redeem(&req.join_code, st.clock.now_ms()) else {
-        let w = st.limits.wrong_code(peer.ip(), now);
-        if w.withdraw_pairing {
-            st.auth.withdraw_pairing();
-            tracing::warn!("many wrong join codes venue-wide: every pairing code withdrawn");
-        }
-        if w.cool_down.is_some() {
-            tracing::warn!(address = %peer.ip(), "wrong join codes: address cooling down");
-        }
+        wrong_code(&st, peer, now);
         return Err(ApiError::unauthorized("wrong join code"));
     };
+    open_session(&st, peer, role, via, name, device).await
+}
+
+/// Counts a wrong code from `peer`: past a few the address cools down,
+/// past many venue-wide every pairing code is withdrawn.
+fn wrong_code(st: &AppState, peer: SocketAddr, now: std::time::Instant) {
+    let w = st.limits.wrong_code(peer.ip(), now);
+    if w.withdraw_pairing {
+        st.auth.withdraw_pairing();
+        tracing::warn!("many wrong join codes venue-wide: every pairing code withdrawn");
+    }
+    if w.cool_down.is_some() {
+        tracing::warn!(address = %peer.ip(), "wrong join codes: address cooling down");
+    }
+}
+
+/// `POST /api/pairing/exchange`: the first half of joining with a pairing
+/// code that is never sent (see `pitboss_tls::pairing`). Answered for any
+/// slot, with a random code when the slot has none, so the answer does not
+/// say which codes are out; counted as a wrong code until proven, since
+/// the answer alone tells a guesser whether the guess was right.
+pub async fn pairing_exchange(
+    State(st): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<PairingAnswer>, ApiError> {
+    let now = std::time::Instant::now();
+    st.limits
+        .session_attempt(peer.ip(), now)
+        .map_err(ApiError::rate_limited)?;
+    let req: PairingExchange = parse_body(body)?;
+    if req.slot > 9 {
+        return Err(ApiError::invalid(
+            "slot: the pairing code's first digit, 0 to 9",
+        ));
+    }
+    let message = hex::decode(req.message.trim())
+        .map_err(|_| ApiError::invalid("message: the device's SPAKE2 message, in hex"))?;
+    let now_ms = st.clock.now_ms();
+    let code = st.auth.pairing_in_slot(req.slot, now_ms);
+    let password = code
+        .clone()
+        .unwrap_or_else(|| format!("{}{}", req.slot, &random_hex(8)[..5]));
+    let (host, answer, proof) =
+        pitboss_tls::pairing::HostExchange::answer(&password, &message, st.key)
+            .map_err(|e| ApiError::invalid(format!("message: {e}")))?;
+    wrong_code(&st, peer, now);
+    let exchange = random_hex(16);
+    let kept = st.auth.add_exchange(
+        exchange.clone(),
+        crate::auth::Exchange {
+            code,
+            host,
+            struck_at: now,
+            expires_at_ms: now_ms + crate::auth::EXCHANGE_TTL_MS,
+        },
+        now_ms,
+    );
+    if !kept {
+        return Err(ApiError::rate_limited(crate::limits::Throttled {
+            retry_after: std::time::Duration::from_secs(5),
+            what: "pairing exchanges waiting for their proof",
+        }));
+    }
+    Ok(Json(PairingAnswer {
+        exchange,
+        message: hex::encode(answer),
+        proof: hex::encode(proof),
+    }))
+}
+
+/// `POST /api/pairing/confirm`: the device's proof; a session when it
+/// holds. When it does not (a wrong code, or a man in the middle whose
+/// TLS key the device saw) the code is withdrawn: it may have been seen.
+pub async fn pairing_confirm(
+    State(st): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<SessionResponse>, ApiError> {
+    let now = std::time::Instant::now();
+    st.limits
+        .session_attempt(peer.ip(), now)
+        .map_err(ApiError::rate_limited)?;
+    let req: PairingConfirm = parse_body(body)?;
+    let name = clean_name("name", &req.name, "Unnamed")?;
+    let device = clean_name("device", &req.device, "unknown device")?;
+    let now_ms = st.clock.now_ms();
+    let Some(x) = st.auth.take_exchange(&req.exchange, now_ms) else {
+        return Err(ApiError::unauthorized(
+            "unknown or expired pairing exchange; start again with the code",
+        ));
+    };
+    let proof = hex::decode(req.proof.trim()).unwrap_or_default();
+    let proven = x.code.is_some() && x.host.check(&proof, st.key);
+    let role = match (proven, &x.code) {
+        (true, Some(code)) => st.auth.redeem_pairing(code, now_ms),
+        (false, Some(code)) => {
+            st.auth.cancel_pairing(code);
+            tracing::warn!(address = %peer.ip(), "a pairing proof did not hold: its code is withdrawn");
+            None
+        }
+        _ => None,
+    };
+    let Some(role) = role else {
+        return Err(ApiError::unauthorized(
+            "the pairing did not check out; ask the coordinator for a new code",
+        ));
+    };
+    st.limits.forgive_wrong_code(peer.ip(), x.struck_at);
+    open_session(&st, peer, role, Via::Pairing, name, device).await
+}
+
+/// Makes and stores a session for a device that joined.
+async fn open_session(
+    st: &AppState,
+    peer: SocketAddr,
+    role: Role,
+    via: Via,
+    name: String,
+    device: String,
+) -> Result<Json<SessionResponse>, ApiError> {
     let token = random_hex(32);
     let actor = Actor {
         operator_id: format!("op-{}", random_hex(6)),

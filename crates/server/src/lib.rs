@@ -123,6 +123,8 @@ pub struct AppState {
     pub limits: limits::Limits,
     /// The names a `Host` header may carry (see [`guard`]).
     pub host_names: Vec<String>,
+    /// This server's TLS key, which pairing exchanges prove over.
+    pub key: pitboss_tls::Fingerprint,
     /// Open WebSockets per device (operator id): what a revoke closes.
     live: Mutex<HashMap<String, Vec<LiveConn>>>,
     /// When each device was last heard from, and when that was last stored.
@@ -357,6 +359,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         open_websockets: AtomicU64::new(0),
         limits: limits::Limits::new(config.limits.clone()),
         host_names: guard::own_names(&config.host_names),
+        key: identity.fingerprint(),
         live: Mutex::default(),
         seen: Mutex::default(),
     });
@@ -428,6 +431,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(http::list_pairing).post(http::create_pairing),
         )
         .route("/api/pairing/{code}", delete(http::cancel_pairing))
+        .route("/api/pairing/exchange", post(http::pairing_exchange))
+        .route("/api/pairing/confirm", post(http::pairing_confirm))
         .route("/api/devices", get(http::list_devices))
         .route("/api/join-codes", get(http::join_codes))
         .route("/api/devices/{id}/revoke", post(http::revoke_device))

@@ -268,6 +268,23 @@ impl Limits {
         out
     }
 
+    /// Takes back the wrong-code strike counted at `at` for `addr`: a
+    /// pairing exchange is counted when it starts (its answer alone tells a
+    /// guesser whether the guess was right) and forgiven once proven.
+    pub fn forgive_wrong_code(&self, addr: IpAddr, at: Instant) {
+        let Ok(mut w) = self.wrong.lock() else {
+            return;
+        };
+        if let Some(i) = w.venue.iter().position(|t| *t == at) {
+            w.venue.remove(i);
+        }
+        if let Some(entry) = w.by_address.get_mut(&addr) {
+            if let Some(i) = entry.0.iter().position(|t| *t == at) {
+                entry.0.remove(i);
+            }
+        }
+    }
+
     /// A place for one more WebSocket from `addr`, or why not.
     pub fn connect(&self, addr: IpAddr) -> Result<Option<ConnSlot>, Throttled> {
         if !self.cfg.enabled {

@@ -12,6 +12,7 @@
 
 mod fingerprint;
 mod identity;
+pub mod pairing;
 mod pin;
 
 pub use fingerprint::{find_mismatch, Fingerprint, KeyMismatch};

@@ -42,6 +42,9 @@ pub struct Pin {
 struct Verifier {
     /// `None` until a first-use pin has seen a server.
     key: Mutex<Option<Fingerprint>>,
+    /// Made with [`Pin::first_use`] (or without a key): what it learnt may
+    /// be unlearnt when the exchange that followed did not check out.
+    learns: bool,
     provider: Arc<CryptoProvider>,
 }
 
@@ -64,6 +67,7 @@ impl Pin {
     fn with(key: Option<Fingerprint>) -> Pin {
         Pin {
             verifier: Arc::new(Verifier {
+                learns: key.is_none(),
                 key: Mutex::new(key),
                 provider: crate::provider(),
             }),
@@ -73,6 +77,15 @@ impl Pin {
     /// The pinned key: given, or learnt on first use (`None` before).
     pub fn key(&self) -> Option<Fingerprint> {
         *self.verifier.key.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forgets a key learnt on first use (a given key stays): the server
+    /// that showed it failed to prove it is the host, so the next
+    /// connection must not trust it.
+    pub fn unlearn(&self) {
+        if self.verifier.learns {
+            *self.verifier.key.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
     }
 
     /// The rustls configuration that checks the pin.

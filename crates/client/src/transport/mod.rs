@@ -12,12 +12,14 @@ pub mod ws;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use pitboss_core::protocol::{SessionRequest, SessionResponse};
+use pitboss_core::protocol::{
+    PairingAnswer, PairingConfirm, PairingExchange, SessionRequest, SessionResponse,
+};
 use pitboss_tls::Pin;
 
 use crate::cache::{Cache, StoredSession};
 use crate::time::wall_ms;
-use crate::venue::{normalize_code, VenueError, REVOKED};
+use crate::venue::{normalize_code, VenueError, PAIRING_UNVERIFIED, REVOKED};
 
 /// Who this device says it is when it logs in, and which server key it
 /// trusts.
@@ -47,6 +49,29 @@ impl Credentials {
         http: &reqwest::Client,
         cache: &Cache,
     ) -> Result<StoredSession, VenueError> {
+        let code = normalize_code(&self.join_code);
+        let answer = match pitboss_tls::pairing::slot(&code) {
+            Some(slot) => self.pair(http, &code, slot).await?,
+            None => self.log_in_with_code(http).await?,
+        };
+        let stored = StoredSession {
+            token: answer.token,
+            role: answer.role.as_str().to_string(),
+            operator_id: answer.operator_id,
+        };
+        // The key that answered is the host's from now on.
+        if let Some(key) = self.pin.key() {
+            cache.save_pin(&self.server, key)?;
+        }
+        cache.save_session(&self.server, &stored)?;
+        Ok(stored)
+    }
+
+    /// `POST /api/session` with a long join code.
+    async fn log_in_with_code(
+        &self,
+        http: &reqwest::Client,
+    ) -> Result<SessionResponse, VenueError> {
         let body = SessionRequest {
             join_code: normalize_code(&self.join_code),
             name: self.name.clone(),
@@ -61,18 +86,62 @@ impl Credentials {
         if !r.status().is_success() {
             return Err(refused(r).await);
         }
-        let s: SessionResponse = r.json().await.context("unreadable session answer")?;
-        let stored = StoredSession {
-            token: s.token,
-            role: s.role.as_str().to_string(),
-            operator_id: s.operator_id,
-        };
-        // The key that answered is the host's from now on.
-        if let Some(key) = self.pin.key() {
-            cache.save_pin(&self.server, key)?;
+        Ok(r.json().await.context("unreadable session answer")?)
+    }
+
+    /// Joins with a pairing code without sending it: SPAKE2 with the host,
+    /// whose proof must hold over the TLS key this device's handshake saw
+    /// (see `pitboss_tls::pairing`). A man in the middle fails that proof:
+    /// then nothing more is sent, and the key it showed is not kept.
+    async fn pair(
+        &self,
+        http: &reqwest::Client,
+        code: &str,
+        slot: u8,
+    ) -> Result<SessionResponse, VenueError> {
+        let (exchange, message) = pitboss_tls::pairing::DeviceExchange::start(code);
+        let r = http
+            .post(format!("{}/api/pairing/exchange", self.server))
+            .json(&PairingExchange {
+                slot,
+                message: hex::encode(message),
+            })
+            .send()
+            .await
+            .map_err(|e| unreachable(&self.server, &e))?;
+        if !r.status().is_success() {
+            return Err(refused(r).await);
         }
-        cache.save_session(&self.server, &stored)?;
-        Ok(stored)
+        let answer: PairingAnswer = r.json().await.context("unreadable pairing answer")?;
+        let seen = self
+            .pin
+            .key()
+            .context("no TLS key was seen in the pairing exchange")?;
+        let host_message = hex::decode(&answer.message).unwrap_or_default();
+        let host_proof = hex::decode(&answer.proof).unwrap_or_default();
+        let proof = match exchange.finish(&host_message, &host_proof, seen) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!("pairing with {}: {e}", self.server);
+                self.pin.unlearn();
+                return Err(VenueError::PairingFailed(PAIRING_UNVERIFIED.into()));
+            }
+        };
+        let r = http
+            .post(format!("{}/api/pairing/confirm", self.server))
+            .json(&PairingConfirm {
+                exchange: answer.exchange,
+                proof: hex::encode(proof),
+                name: self.name.clone(),
+                device: self.device.clone(),
+            })
+            .send()
+            .await
+            .map_err(|e| unreachable(&self.server, &e))?;
+        if !r.status().is_success() {
+            return Err(refused(r).await);
+        }
+        Ok(r.json().await.context("unreadable session answer")?)
     }
 
     /// The session to call with: the remembered one, or a login on the
@@ -97,6 +166,11 @@ impl Credentials {
                 Err(self.sign_out(cache, crate::venue::refused_code_reason(&self.join_code)))
             }
             Err(VenueError::SignedOut(reason)) => Err(self.sign_out(cache, &reason)),
+            // On the device's own behalf a pairing code is tried only
+            // after its session was lost: by then it is spent.
+            Err(VenueError::PairingFailed(_)) => {
+                Err(self.sign_out(cache, crate::venue::refused_code_reason(&self.join_code)))
+            }
             Err(e) => Err(e),
         }
     }

@@ -1143,3 +1143,53 @@ async fn plain_http_is_told_to_use_https_and_nothing_it_sent_is_taken() -> Resul
     ensure!(again.role == "dealer");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pairing_exchanges_refuse_bad_input_and_codes_keep_distinct_slots() -> Result<()> {
+    let server = TestServer::start(&[])?;
+    let coord = server.login(COORD, "Ana").await?;
+    let mut slots = std::collections::HashSet::new();
+    for _ in 0..10 {
+        let (s, v) = coord
+            .post("/api/pairing", &json!({"role": "dealer"}))
+            .await?;
+        ensure!(s == 201, "{s} {v}");
+        let code = v["code"].as_str().context("code")?.to_string();
+        ensure!(
+            slots.insert(code.as_bytes()[0]),
+            "two codes share a first digit"
+        );
+    }
+    let anon = Http {
+        token: String::new(),
+        ..coord.clone()
+    };
+    for (body, words) in [
+        (json!({"slot": 12, "message": "00"}), "slot"),
+        (json!({"slot": 1, "message": "not hex"}), "hex"),
+        (json!({"slot": 1, "message": "0011"}), "message"),
+        (json!({"slot": 1}), "message"),
+    ] {
+        let (s, v) = anon.post("/api/pairing/exchange", &body).await?;
+        ensure!(
+            s == 400
+                && v["error"] == "invalid"
+                && v["message"].as_str().is_some_and(|m| m.contains(words)),
+            "{body}: {s} {v}"
+        );
+    }
+    let (s, v) = anon
+        .post(
+            "/api/pairing/confirm",
+            &json!({"exchange": "nope", "proof": "00", "name": "Eve"}),
+        )
+        .await?;
+    ensure!(s == 401 && v["error"] == "unauthorized", "{s} {v}");
+    // Nothing above made a session; the server still answers.
+    let (_, devices) = coord.get("/api/devices").await?;
+    ensure!(
+        devices["devices"].as_array().is_some_and(|d| d.len() == 1),
+        "{devices}"
+    );
+    Ok(())
+}
