@@ -619,7 +619,7 @@ async fn scenario(
     fill(c, "#join-code", &wall_code).await?;
     click(c, "#join-submit").await?;
     wait_text(c, "join-error", Duration::from_secs(5), |t| {
-        t.contains("expired or been used")
+        t.contains("used or expired")
     })
     .await?;
     Ok(())
@@ -764,6 +764,48 @@ async fn host_scenario(c: &Client, display: &str, base: &str) -> Result<()> {
         screen(display, &format!("trust_host_audit_{w}"))?;
         click(c, "#nav-devices").await?;
     }
+
+    // A code leaked: a dealer laptop on the Wi-Fi (127.0.0.2) is in with
+    // it. The director locks the venue: that laptop is signed out, the host
+    // runs on, and its header shows new codes.
+    let old = invoke(c, "app_state", json!({})).await?["host"].clone();
+    let stranger = pitboss_tls::Pin::first_use()
+        .http_client(reqwest::Client::builder().local_address(Some("127.0.0.2".parse()?)))?;
+    let r: Value = stranger
+        .post(format!("{base}/api/session"))
+        .json(&json!({"join_code": old["dealerCode"], "name": "Leak", "device": "phone"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let leaked = r["token"]
+        .as_str()
+        .with_context(|| format!("login: {r}"))?
+        .to_string();
+    click(c, "#lock-venue").await?;
+    wait_visible(c, "#lock-confirm", Duration::from_secs(3)).await?;
+    screen(display, "trust_lock_confirm")?;
+    click(c, "#lock-confirm").await?;
+    wait_text(c, "lock-msg", Duration::from_secs(5), |t| {
+        t.starts_with("Venue locked") && t.contains("1 device signed out")
+    })
+    .await?;
+    let status = stranger
+        .get(format!("{base}/api/events"))
+        .bearer_auth(&leaked)
+        .send()
+        .await?
+        .status();
+    ensure!(
+        status.as_u16() == 401,
+        "the leaked session after the lock: {status}"
+    );
+    let new = invoke(c, "app_state", json!({})).await?["host"].clone();
+    ensure!(
+        new["dealerCode"] != old["dealerCode"] && new["coordinatorCode"] != old["coordinatorCode"],
+        "the header still shows the old codes: {new}"
+    );
+    screen(display, "trust_host_locked")?;
     Ok(())
 }
 

@@ -71,6 +71,22 @@ class PbDevices extends HTMLElement {
       this.tbody,
     );
 
+    // Lock the venue.
+    this.lockBtn = h("button", { type: "button", id: "lock-venue", class: "btn-danger", text: "Lock the venue", onclick: () => this.askLock() });
+    this.lockMsg = h("p", { id: "lock-msg", class: "hint", role: "status" });
+    this.lockErr = h("p", { class: "form-error", role: "alert" });
+    this.lockYes = h("button", { type: "button", id: "lock-confirm", class: "btn-danger-solid", text: "Lock the venue", onclick: () => this.lock() });
+    this.lockNo = h("button", { type: "button", id: "lock-cancel", text: "Keep things as they are", onclick: () => this.closeLock() });
+    this.lockDialog = h(
+      "div",
+      { class: "overlay", id: "lock-dialog", hidden: true, onkeydown: (e) => { if (e.key === "Escape") this.closeLock(); } },
+      h("div", { class: "dialog", role: "alertdialog", "aria-modal": "true", "aria-labelledby": "lock-title" },
+        h("h2", { id: "lock-title", text: "Lock the venue?" }),
+        h("p", { text: "For a code that leaked. All three join codes are replaced, every pairing code is withdrawn, and every device except the host is signed out: each must join again with a new code from the host's screen. The host keeps running the clock." }),
+        this.lockErr,
+        h("div", { class: "row end" }, this.lockNo, this.lockYes)),
+    );
+
     // Confirm dialog.
     this.confirmTitle = h("h2", { id: "revoke-title" });
     this.confirmMsg = h("p", { class: "form-error", role: "alert" });
@@ -100,7 +116,9 @@ class PbDevices extends HTMLElement {
           h("section", { class: "panel", "aria-labelledby": "codes-h" },
             h("h2", { id: "codes-h", text: "Join codes" }),
             this.codes,
-            this.codesNote),
+            this.codesNote,
+            h("div", { class: "row" }, this.lockBtn),
+            this.lockMsg),
           h("section", { class: "panel", "aria-labelledby": "devices-h" },
             h("div", { class: "panel-head" },
               h("h2", { id: "devices-h", text: "Devices" }),
@@ -108,6 +126,7 @@ class PbDevices extends HTMLElement {
             h("div", { class: "table-wrap" }, table),
             this.listMsg))),
       this.confirm,
+      this.lockDialog,
     );
 
     this.current = null;
@@ -313,6 +332,32 @@ class PbDevices extends HTMLElement {
       );
     });
     replaceChildren(this.tbody, rows.length ? rows : h("tr", {}, h("td", { colspan: "6", class: "muted", text: "No device has joined yet." })));
+  }
+
+  askLock() {
+    setText(this.lockErr, "");
+    this.lockYes.disabled = false;
+    this.lockDialog.hidden = false;
+    this.lockNo.focus();
+  }
+
+  closeLock() {
+    this.lockDialog.hidden = true;
+  }
+
+  async lock() {
+    this.lockYes.disabled = true;
+    try {
+      const r = await call("lock_venue");
+      this.closeLock();
+      const n = (r && r.revoked) || 0;
+      setText(this.lockMsg, `Venue locked: new join codes on the host's screen; ${n} ${n === 1 ? "device" : "devices"} signed out.`);
+      await this.loadList();
+    } catch (e) {
+      const err = normalizeError(e);
+      setText(this.lockErr, `Not locked: ${err.message || err.code}`);
+      this.lockYes.disabled = false;
+    }
   }
 
   askRevoke(d) {

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use pitboss_core::protocol::{
-    AuditEntry, AuditList, CreateEvent, DeviceInfo, DeviceList, EventSummary, PairingCode,
-    PairingList, PairingRequest, RevokeResult,
+    AuditEntry, AuditList, CreateEvent, DeviceInfo, DeviceList, EventSummary, LockResult,
+    PairingCode, PairingList, PairingRequest, RevokeResult,
 };
 use pitboss_core::Role;
 use serde_json::Value;
@@ -295,6 +295,14 @@ impl Venue {
             .call(|h, s| h.post(format!("{s}/api/devices/{id}/revoke")))
             .await?;
         Ok(r.json().await.context("unreadable device")?)
+    }
+
+    /// "Lock the venue", when a code leaked: every long join code is
+    /// replaced, every pairing code withdrawn, and every device but the
+    /// host itself signed out. The new codes are on the host's screen.
+    pub async fn lock_venue(&self) -> Result<LockResult, VenueError> {
+        let r = self.call(|h, s| h.post(format!("{s}/api/lock"))).await?;
+        Ok(r.json().await.context("unreadable answer")?)
     }
 
     /// An event's audit trail, newest first; one incident's when

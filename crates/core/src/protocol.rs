@@ -146,6 +146,14 @@ pub struct SessionResponse {
     pub operator_id: String,
 }
 
+/// `POST /api/lock` answer: how many devices were signed out, and how
+/// many sessions of the host itself were kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockResult {
+    pub revoked: u32,
+    pub kept: u32,
+}
+
 /// `POST /api/pairing/exchange` body: the first step of joining with a
 /// pairing code without sending it (SPAKE2; see `pitboss_tls::pairing`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -165,6 +165,14 @@ impl Auth {
         fresh
     }
 
+    /// Replaces all three long join codes at once ("Lock the venue").
+    pub fn rotate_all(&self) -> JoinCodes {
+        for role in [Role::Coordinator, Role::Dealer, Role::Display] {
+            self.rotate_code(role);
+        }
+        self.codes()
+    }
+
     /// The role a long join code grants, if any. Codes are compared ignoring
     /// case and surrounding spaces, as people type them.
     pub fn role_for_code(&self, code: &str) -> Option<Role> {

@@ -20,9 +20,9 @@ use pitboss_core::audit::csv_field;
 use pitboss_core::limits::MAX_NAME_CHARS;
 use pitboss_core::ops::{validate_op_id, Actor, Op, Role};
 use pitboss_core::protocol::{
-    AuditList, CreateEvent, DeviceInfo, DeviceList, OpRequest, PairingAnswer, PairingConfirm,
-    PairingExchange, PairingList, PairingRequest, RevokeResult, RotatedCode, SessionRequest,
-    SessionResponse,
+    AuditList, CreateEvent, DeviceInfo, DeviceList, LockResult, OpRequest, PairingAnswer,
+    PairingConfirm, PairingExchange, PairingList, PairingRequest, RevokeResult, RotatedCode,
+    SessionRequest, SessionResponse,
 };
 use pitboss_core::structure::validate_levels;
 use serde::de::DeserializeOwned;
@@ -473,6 +473,7 @@ pub async fn list_devices(
 
 pub async fn revoke_device(
     State(st): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(operator_id): Path<String>,
     Manager(who): Manager,
 ) -> Result<Json<RevokeResult>, ApiError> {
@@ -486,6 +487,12 @@ pub async fn revoke_device(
         .into_iter()
         .find(|d| d.operator_id == operator_id)
         .ok_or_else(|| ApiError::not_found(format!("no device {operator_id}")))?;
+    // A leaked coordinator code must not be able to cut the host off.
+    if is_host_address(&device.address) && !is_host(peer) {
+        return Err(ApiError::forbidden(
+            "the host's own session can be revoked only on the host",
+        ));
+    }
     // A device that joined with a long code knows it and could join again
     // with it: that code is replaced, in memory first so no login slips in
     // between, and stored with the revoke. Pairing codes are single use.
@@ -496,10 +503,14 @@ pub async fn revoke_device(
             code,
         }
     });
-    let setting = rotated
-        .as_ref()
-        .map(|r| (format!("{}_code", r.role.as_str()), r.code.clone()));
-    let at = st.writer.revoke(operator_id.clone(), setting).await?;
+    let settings = rotated
+        .iter()
+        .map(|r| (format!("{}_code", r.role.as_str()), r.code.clone()))
+        .collect();
+    let at = st
+        .writer
+        .revoke(vec![operator_id.clone()], settings)
+        .await?;
     let closed = st.close_device(&operator_id);
     tracing::warn!(
         by = who.name,
@@ -521,10 +532,78 @@ pub async fn revoke_device(
     }))
 }
 
-/// `GET /api/join-codes`: the long codes as they are now, for a coordinator
-/// who joined (the host shows them on its own screen).
-pub async fn join_codes(State(st): State<Arc<AppState>>, _who: Manager) -> Json<JoinCodes> {
-    Json(st.auth.codes())
+/// `GET /api/join-codes`: the long codes as they are now, for a
+/// coordinator on the host itself. A coordinator elsewhere is refused: a
+/// leaked coordinator code must not hand out every other code.
+pub async fn join_codes(
+    State(st): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    _who: Manager,
+) -> Result<Json<JoinCodes>, ApiError> {
+    if !is_host(peer) {
+        return Err(ApiError::forbidden(
+            "the join codes are shown on the host's screen; read them there",
+        ));
+    }
+    Ok(Json(st.auth.codes()))
+}
+
+/// The host itself: a request from this machine's loopback address
+/// (127.0.0.1 or ::1). The app that hosts reaches its server there;
+/// nothing on the venue's network can come from it.
+pub fn is_host(peer: SocketAddr) -> bool {
+    match peer.ip() {
+        std::net::IpAddr::V4(v4) => v4 == std::net::Ipv4Addr::LOCALHOST,
+        std::net::IpAddr::V6(v6) => {
+            v6 == std::net::Ipv6Addr::LOCALHOST
+                || v6.to_ipv4_mapped() == Some(std::net::Ipv4Addr::LOCALHOST)
+        }
+    }
+}
+
+/// A device that joined from the host itself (its address as stored).
+fn is_host_address(address: &str) -> bool {
+    address
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| is_host(SocketAddr::new(ip, 0)))
+}
+
+/// `POST /api/lock`: "Lock the venue", when a code leaked. All three long
+/// codes are replaced, every pairing code is withdrawn and every session
+/// is revoked but the host's own (those opened on the host itself). The
+/// new codes are not in the answer: they are read on the host's screen.
+pub async fn lock_venue(
+    State(st): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Manager(who): Manager,
+) -> Result<Json<LockResult>, ApiError> {
+    // In memory first, so no login with an old code slips in meanwhile.
+    let codes = st.auth.rotate_all();
+    st.auth.withdraw_pairing();
+    let list = devices(&st).await?;
+    let (kept, cut): (Vec<DeviceInfo>, Vec<DeviceInfo>) = list
+        .into_iter()
+        .filter(|d| !d.revoked)
+        .partition(|d| is_host_address(&d.address));
+    let ids: Vec<String> = cut.iter().map(|d| d.operator_id.clone()).collect();
+    let settings = vec![
+        ("coordinator_code".to_string(), codes.coordinator),
+        ("dealer_code".to_string(), codes.dealer),
+        ("display_code".to_string(), codes.display),
+    ];
+    st.writer.revoke(ids.clone(), settings).await?;
+    let closed: usize = ids.iter().map(|id| st.close_device(id)).sum();
+    tracing::warn!(
+        by = who.name,
+        from = %peer.ip(),
+        revoked = ids.len(),
+        closed,
+        "venue locked: every join code replaced, every pairing code withdrawn"
+    );
+    Ok(Json(LockResult {
+        revoked: ids.len() as u32,
+        kept: kept.len() as u32,
+    }))
 }
 
 /// Default and largest page of the audit trail.

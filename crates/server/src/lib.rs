@@ -436,6 +436,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/devices", get(http::list_devices))
         .route("/api/join-codes", get(http::join_codes))
         .route("/api/devices/{id}/revoke", post(http::revoke_device))
+        .route("/api/lock", post(http::lock_venue))
         .route("/ws", get(ws::upgrade))
         .fallback(http::not_found)
         .layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES))

@@ -37,6 +37,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         trust::pairing_cancel,
         trust::devices_list,
         trust::device_revoke,
+        trust::lock_venue,
         trust::audit_list,
         trust::export_audit,
     ]

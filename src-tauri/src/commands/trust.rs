@@ -1,6 +1,6 @@
 //! The coordinator's tools: pairing codes, devices, the audit trail.
 
-use pitboss_core::protocol::RevokeResult;
+use pitboss_core::protocol::{LockResult, RevokeResult};
 use tauri::State;
 
 use super::Res;
@@ -31,6 +31,13 @@ pub async fn devices_list(shell: State<'_, Shell>) -> Res<DevicesView> {
 #[tauri::command]
 pub async fn device_revoke(shell: State<'_, Shell>, operator_id: String) -> Res<RevokeResult> {
     shell.device_revoke(&operator_id).await
+}
+
+/// "Lock the venue": new join codes, no pairing codes, every device but
+/// the host signed out.
+#[tauri::command]
+pub async fn lock_venue(shell: State<'_, Shell>) -> Res<LockResult> {
+    shell.lock_venue().await
 }
 
 /// The open event's audit trail, newest first; one incident's with

@@ -4,7 +4,7 @@
 //! coordinator); the shell adds the server's "now" so countdowns and "last
 //! seen" do not depend on this machine's clock.
 
-use pitboss_core::protocol::{PairingCode, RevokeResult};
+use pitboss_core::protocol::{LockResult, PairingCode, RevokeResult};
 use pitboss_core::Role;
 
 use super::Shell;
@@ -80,6 +80,14 @@ impl Shell {
         let venue = self.venue().await?;
         let r = self.venue_result(venue.revoke(operator_id).await).await;
         // A replaced join code changes what the host's header shows.
+        self.announce().await;
+        r
+    }
+
+    /// Locks the venue; the host's header then shows the new codes.
+    pub async fn lock_venue(&self) -> Result<LockResult, CmdError> {
+        let venue = self.venue().await?;
+        let r = self.venue_result(venue.lock_venue().await).await;
         self.announce().await;
         r
     }

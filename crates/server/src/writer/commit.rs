@@ -35,11 +35,11 @@ enum Reply {
         Result<(), ApiError>,
         Option<(String, Actor)>,
     ),
-    /// With the device whose sessions to mark revoked once it is stored.
+    /// With the devices whose sessions to mark revoked once it is stored.
     Revoke(
         oneshot::Sender<Result<i64, ApiError>>,
         Result<i64, ApiError>,
-        String,
+        Vec<String>,
     ),
 }
 
@@ -64,12 +64,14 @@ impl Reply {
                 }
                 drop(tx.send(r));
             }
-            Reply::Revoke(tx, r, operator_id) => {
+            Reply::Revoke(tx, r, operator_ids) => {
                 // Marked before the answer leaves, so by the time the
                 // caller closes the device's sockets no request with its
                 // token gets through.
                 if r.is_ok() {
-                    crate::auth::mark_revoked(sessions, &operator_id);
+                    for id in &operator_ids {
+                        crate::auth::mark_revoked(sessions, id);
+                    }
                 }
                 drop(tx.send(r));
             }
@@ -157,18 +159,21 @@ impl Writer {
                     out.answer(Reply::Session(reply, r, add));
                 }
                 WriteCmd::Revoke {
-                    operator_id,
-                    setting,
+                    operator_ids,
+                    settings,
                     reply,
                 } => {
-                    let r = store::revoke_sessions(&tx, &operator_id, now)
-                        .and_then(|_| match &setting {
-                            Some((k, v)) => store::set_setting(&tx, k, v),
-                            None => Ok(()),
+                    let r = operator_ids
+                        .iter()
+                        .try_for_each(|id| store::revoke_sessions(&tx, id, now).map(drop))
+                        .and_then(|()| {
+                            settings
+                                .iter()
+                                .try_for_each(|(k, v)| store::set_setting(&tx, k, v))
                         })
                         .map(|()| now)
                         .map_err(internal);
-                    out.answer(Reply::Revoke(reply, r, operator_id));
+                    out.answer(Reply::Revoke(reply, r, operator_ids));
                 }
                 WriteCmd::Touch { operator_id, at_ms } => {
                     if let Err(e) = store::touch_session(&tx, &operator_id, at_ms) {

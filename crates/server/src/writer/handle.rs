@@ -109,16 +109,17 @@ impl WriterHandle {
         .await
     }
 
-    /// Revokes a device; the server time the revoke was stored at.
+    /// Revokes devices and stores settings (replaced join codes) in one
+    /// transaction; the server time the revoke was stored at.
     pub async fn revoke(
         &self,
-        operator_id: String,
-        setting: Option<(String, String)>,
+        operator_ids: Vec<String>,
+        settings: Vec<(String, String)>,
     ) -> Result<i64, ApiError> {
         self.call(|reply| {
             WriterCmd::Write(WriteCmd::Revoke {
-                operator_id,
-                setting,
+                operator_ids,
+                settings,
                 reply,
             })
         })

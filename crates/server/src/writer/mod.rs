@@ -109,13 +109,13 @@ pub enum WriteCmd {
         via: Via,
         reply: oneshot::Sender<Result<(), ApiError>>,
     },
-    /// Revokes a device: its sessions are marked in the store and, once
+    /// Revokes devices: their sessions are marked in the store and, once
     /// that commits, in the in-memory map every request checks.
     Revoke {
-        operator_id: String,
-        /// A setting to store with the revoke: the long join code that
-        /// replaced the one the device knew.
-        setting: Option<(String, String)>,
+        operator_ids: Vec<String>,
+        /// Settings to store with the revoke: the long join codes that
+        /// replaced the ones the devices knew.
+        settings: Vec<(String, String)>,
         reply: oneshot::Sender<Result<i64, ApiError>>,
     },
     /// Records when a device was last heard from (throttled by the caller).

@@ -1193,3 +1193,90 @@ async fn pairing_exchanges_refuse_bad_input_and_codes_keep_distinct_slots() -> R
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locking_the_venue_leaves_every_session_but_the_hosts_with_401_and_every_old_code_dead(
+) -> Result<()> {
+    let server = TestServer::start(&[])?;
+    // The director on the host itself; a dealer, a wall and a second
+    // coordinator elsewhere on the Wi-Fi; a pairing code still out.
+    let host = server.login(COORD, "Ana").await?;
+    let dealer = server.login_from(DEALER, "Dan", ip("127.0.0.2")).await?;
+    let wall = server.login_from(DISPLAY, "Wall", ip("127.0.0.3")).await?;
+    let remote = server.login_from(COORD, "Rex", ip("127.0.0.4")).await?;
+    let (_, pairing) = host
+        .post("/api/pairing", &json!({"role": "dealer"}))
+        .await?;
+    let mut ws = dealer.ws().await?;
+
+    // A coordinator elsewhere reads no codes and cannot cut the host off.
+    let (s, v) = remote.get("/api/join-codes").await?;
+    ensure!(
+        s == 403 && v["error"] == "forbidden",
+        "remote join codes: {s} {v}"
+    );
+    let (_, devices) = host.get("/api/devices").await?;
+    let host_id = devices["devices"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["name"] == "Ana"))
+        .and_then(|d| d["operator_id"].as_str())
+        .context("the host's device")?
+        .to_string();
+    let (s, v) = remote
+        .post(&format!("/api/devices/{host_id}/revoke"), &json!({}))
+        .await?;
+    ensure!(s == 403, "a remote revoke of the host: {s} {v}");
+
+    // That coordinator locks the venue (its code leaked, say).
+    let (s, v) = remote.post("/api/lock", &json!({})).await?;
+    ensure!(
+        s == 200 && v["revoked"] == 3 && v["kept"] == 1,
+        "lock: {s} {v}"
+    );
+    for (who, h) in [("dealer", &dealer), ("wall", &wall), ("remote", &remote)] {
+        let (s, v) = h.get("/api/events").await?;
+        ensure!(
+            s == 401 && v["revoked"] == true,
+            "{who} after the lock: {s} {v}"
+        );
+    }
+    // The dealer's open socket is closed.
+    let closed = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            match ws.stream.next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_)))
+                | None
+                | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    ensure!(closed.is_ok(), "the dealer's WebSocket stayed open");
+    let (s, _) = host.get("/api/events").await?;
+    ensure!(s == 200, "the host's own session survives the lock");
+
+    // No old code joins: not the long ones, not the pairing code.
+    for code in [
+        COORD,
+        DEALER,
+        DISPLAY,
+        pairing["code"].as_str().context("code")?,
+    ] {
+        let (s, v, _) = server.try_login(code, "Late", ip("127.0.0.5")).await?;
+        ensure!(s == 401, "{code} still joins after the lock: {s} {v}");
+    }
+    // The new ones, read on the host, do.
+    let (s, codes) = host.get("/api/join-codes").await?;
+    ensure!(s == 200, "{codes}");
+    let new_dealer = codes["dealer"].as_str().context("dealer code")?.to_string();
+    ensure!(new_dealer != DEALER);
+    let (s, v, _) = server
+        .try_login(&new_dealer, "Dan", ip("127.0.0.2"))
+        .await?;
+    ensure!(
+        s == 200 && v["role"] == "dealer",
+        "the new dealer code: {s} {v}"
+    );
+    Ok(())
+}
