@@ -70,13 +70,50 @@ pub struct Xvfb {
     _proc: Proc,
 }
 
+/// Stopped with SIGTERM first, so the server removes its lock file and
+/// socket: a SIGKILL leaves them, and after a hundred runs every display
+/// number in the range looked taken.
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let child = &mut self._proc.0;
+        drop(signal(child.id(), libc::SIGTERM));
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Whether display `n` is held by a live X server. A lock file whose
+/// process is gone (a server killed with SIGKILL) is stale: it and the
+/// socket are removed so the number can be used again.
+fn display_taken(n: u32) -> bool {
+    let lock = format!("/tmp/.X{n}-lock");
+    let socket = format!("/tmp/.X11-unix/X{n}");
+    let Ok(text) = std::fs::read_to_string(&lock) else {
+        return Path::new(&socket).exists();
+    };
+    let alive = text
+        .trim()
+        .parse::<i32>()
+        // SAFETY: kill(2) with signal 0 only checks that the pid exists.
+        .is_ok_and(|pid| pid > 0 && unsafe { libc::kill(pid, 0) } == 0);
+    if alive {
+        return true;
+    }
+    drop(std::fs::remove_file(&lock));
+    drop(std::fs::remove_file(&socket));
+    false
+}
+
 impl Xvfb {
     pub fn start() -> Result<Xvfb> {
         let xvfb = which("Xvfb")?;
         for n in 90..200u32 {
-            if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-                || Path::new(&format!("/tmp/.X{n}-lock")).exists()
-            {
+            if display_taken(n) {
                 continue;
             }
             let display = format!(":{n}");
