@@ -63,12 +63,17 @@ pub struct Session {
     pub actor: Actor,
     /// Revoked by a coordinator: the token is refused with `revoked: true`.
     pub revoked: bool,
+    /// When it was last known in use as of this server's start (or when it
+    /// was made since); requests since then are in `AppState`'s last-seen
+    /// map. A session idle past the venue's limit expires.
+    pub since_ms: i64,
 }
 
 /// What a token is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
-    Valid(Actor),
+    /// With the session's [`Session::since_ms`].
+    Valid(Actor, i64),
     Revoked,
     Unknown,
 }
@@ -320,7 +325,7 @@ impl Auth {
         };
         match map.get(&hash) {
             Some(s) if s.revoked => Lookup::Revoked,
-            Some(s) => Lookup::Valid(s.actor.clone()),
+            Some(s) => Lookup::Valid(s.actor.clone(), s.since_ms),
             None => Lookup::Unknown,
         }
     }

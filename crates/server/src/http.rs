@@ -77,7 +77,15 @@ pub fn authenticate(st: &AppState, parts: &Parts) -> Result<Actor, ApiError> {
 /// The actor behind a session token, or the 401 to answer.
 pub fn authenticate_token(st: &AppState, token: &str) -> Result<Actor, ApiError> {
     match st.auth.lookup(token) {
-        Lookup::Valid(actor) => {
+        Lookup::Valid(actor, since_ms) => {
+            let last = st.last_seen(&actor.operator_id).max(since_ms);
+            let idle = st.clock.now_ms() - last;
+            if idle > st.session_idle_ms {
+                return Err(ApiError::unauthorized(format!(
+                    "this session was not used for {} and expired; join again with a join code",
+                    crate::time::spoken_duration(st.session_idle_ms)
+                )));
+            }
             st.touch(&actor.operator_id);
             Ok(actor)
         }

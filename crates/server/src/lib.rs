@@ -47,6 +47,9 @@ pub use writer::EventSnapshot;
 use auth::Auth;
 use writer::{Writer, WriterHandle};
 
+/// A venue's default for [`Config::session_idle`]: a week.
+pub const DEFAULT_SESSION_IDLE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
 /// How to run a server.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -80,6 +83,9 @@ pub struct Config {
     /// polling costs. Pongs then carry no `changes_through_ms`.
     #[cfg(feature = "bench-polling")]
     pub poll_every: Option<std::time::Duration>,
+    /// A session unused this long expires: a laptop lost or lent at the
+    /// last event no longer gets in with its token.
+    pub session_idle: std::time::Duration,
 }
 
 impl Config {
@@ -97,6 +103,7 @@ impl Config {
             synchronous: Synchronous::Full,
             ws_ping_every: std::time::Duration::from_secs(10),
             ws_dead_after: std::time::Duration::from_secs(30),
+            session_idle: DEFAULT_SESSION_IDLE,
             #[cfg(feature = "bench-polling")]
             poll_every: None,
         }
@@ -125,6 +132,8 @@ pub struct AppState {
     pub host_names: Vec<String>,
     /// This server's TLS key, which pairing exchanges prove over.
     pub key: pitboss_tls::Fingerprint,
+    /// A session unused this long expires (its device joins again).
+    pub session_idle_ms: i64,
     /// Open WebSockets per device (operator id): what a revoke closes.
     live: Mutex<HashMap<String, Vec<LiveConn>>>,
     /// When each device was last heard from, and when that was last stored.
@@ -360,6 +369,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         limits: limits::Limits::new(config.limits.clone()),
         host_names: guard::own_names(&config.host_names),
         key: identity.fingerprint(),
+        session_idle_ms: i64::try_from(config.session_idle.as_millis()).unwrap_or(i64::MAX),
         live: Mutex::default(),
         seen: Mutex::default(),
     });

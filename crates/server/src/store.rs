@@ -282,7 +282,8 @@ pub fn set_setting(conn: &Connection, key: &str, value: &str) -> rusqlite::Resul
 /// with "revoked", not turn into unknown tokens that invite a re-login).
 pub fn load_sessions(conn: &Connection) -> rusqlite::Result<Vec<(String, Session)>> {
     let mut stmt = conn.prepare(
-        "SELECT token_hash, operator_id, name, device, role, revoked_at_ms FROM sessions",
+        "SELECT token_hash, operator_id, name, device, role, revoked_at_ms,
+                max(created_at_ms, coalesce(last_seen_ms, 0)) FROM sessions",
     )?;
     let rows = stmt.query_map([], |r| {
         let role: String = r.get(4)?;
@@ -296,6 +297,7 @@ pub fn load_sessions(conn: &Connection) -> rusqlite::Result<Vec<(String, Session
                     role: Role::parse(&role).unwrap_or(Role::Display),
                 },
                 revoked: r.get::<_, Option<i64>>(5)?.is_some(),
+                since_ms: r.get(6)?,
             },
         ))
     })?;

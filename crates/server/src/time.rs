@@ -115,3 +115,26 @@ mod tests {
         }
     }
 }
+
+/// A span as a person says it: "7 days", "1 hour", "90 s".
+pub fn spoken_duration(ms: i64) -> String {
+    let s = ms / 1000;
+    let (n, unit) = if s >= 86_400 && s % 86_400 == 0 {
+        (s / 86_400, "day")
+    } else if s >= 3_600 && s % 3_600 == 0 {
+        (s / 3_600, "hour")
+    } else {
+        return format!("{s} s");
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+#[cfg(test)]
+mod spoken {
+    #[test]
+    fn spans_read_as_people_say_them() {
+        assert_eq!(super::spoken_duration(7 * 86_400_000), "7 days");
+        assert_eq!(super::spoken_duration(3_600_000), "1 hour");
+        assert_eq!(super::spoken_duration(90_000), "90 s");
+    }
+}

@@ -170,9 +170,9 @@ async fn connection(
         conn_id,
         revoke: revoke.clone(),
     };
-    if matches!(st.auth.lookup(&token), Lookup::Valid(_)) {
+    if matches!(st.auth.lookup(&token), Lookup::Valid(..)) {
         st.register_live(&actor.operator_id, live);
-        if !matches!(st.auth.lookup(&token), Lookup::Valid(_)) {
+        if !matches!(st.auth.lookup(&token), Lookup::Valid(..)) {
             st.close_device(&actor.operator_id);
         }
     } else {
@@ -459,7 +459,7 @@ async fn handle_text(
             event_id,
             op,
         } => {
-            if !matches!(st.auth.lookup(c.token), Lookup::Valid(_)) {
+            if !matches!(st.auth.lookup(c.token), Lookup::Valid(..)) {
                 c.revoke.cancel();
                 return reply(rejected_frame(&op_id, ApiError::revoked())).await;
             }

@@ -71,6 +71,10 @@ struct Args {
     /// that drive one server from one address on purpose.
     #[arg(long)]
     no_limits: bool,
+    /// A session unused for this many seconds expires and its device must
+    /// join again (default: 7 days).
+    #[arg(long, default_value_t = pitboss_server::DEFAULT_SESSION_IDLE.as_secs())]
+    session_idle_secs: u64,
     /// A name devices may reach this host by (a DNS name the venue set up),
     /// besides its addresses, `localhost` and its own host name; may be
     /// given more than once. Requests to any other name are refused.
@@ -98,6 +102,11 @@ async fn main() -> anyhow::Result<()> {
     config.dealer_code = args.dealer_code;
     config.display_code = args.display_code;
     config.host_names = args.host_names;
+    anyhow::ensure!(
+        args.session_idle_secs >= 1,
+        "--session-idle-secs must be at least 1"
+    );
+    config.session_idle = std::time::Duration::from_secs(args.session_idle_secs);
     config.limits = LimitConfig {
         enabled: !args.no_limits,
         ops_per_second_per_connection: args.ops_per_second_per_connection,

@@ -33,7 +33,7 @@ enum Reply {
     Session(
         oneshot::Sender<Result<(), ApiError>>,
         Result<(), ApiError>,
-        Option<(String, Actor)>,
+        Option<(String, Actor, i64)>,
     ),
     /// With the devices whose sessions to mark revoked once it is stored.
     Revoke(
@@ -51,13 +51,14 @@ impl Reply {
             Reply::Op(tx, r) => drop(tx.send(r)),
             Reply::Event(tx, r) => drop(tx.send(r)),
             Reply::Session(tx, r, add) => {
-                if let Some((hash, actor)) = add {
+                if let Some((hash, actor, since_ms)) = add {
                     if let Ok(mut map) = sessions.write() {
                         map.insert(
                             hash,
                             Session {
                                 actor,
                                 revoked: false,
+                                since_ms,
                             },
                         );
                     }
@@ -155,7 +156,7 @@ impl Writer {
                         via: via.as_str(),
                     };
                     let r = store::insert_session(&tx, &new, now).map_err(internal);
-                    let add = r.is_ok().then_some((token_hash, actor));
+                    let add = r.is_ok().then_some((token_hash, actor, now));
                     out.answer(Reply::Session(reply, r, add));
                 }
                 WriteCmd::Revoke {

@@ -1280,3 +1280,29 @@ async fn locking_the_venue_leaves_every_session_but_the_hosts_with_401_and_every
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_unused_past_the_venues_limit_expires_and_one_in_use_does_not() -> Result<()> {
+    let server = TestServer::start(&["--session-idle-secs", "2"])?;
+    let busy = server.login(DEALER, "Dan").await?;
+    let idle = server.login(DEALER, "Lent laptop").await?;
+    // Dan's screen calls every second; the lent laptop stays in a drawer.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        let (s, v) = busy.get("/api/events").await?;
+        ensure!(s == 200, "a session in use expired: {s} {v}");
+    }
+    let (s, v) = idle.get("/api/events").await?;
+    ensure!(
+        s == 401
+            && v["error"] == "unauthorized"
+            && v["revoked"].is_null()
+            && v["message"].as_str().is_some_and(|m| m.contains("expired")),
+        "an idle session: {s} {v}"
+    );
+    // Its device joins again with its code, as the app does on its own.
+    let again = server.login(DEALER, "Lent laptop").await?;
+    let (s, _) = again.get("/api/events").await?;
+    ensure!(s == 200);
+    Ok(())
+}
