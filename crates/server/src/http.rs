@@ -146,18 +146,36 @@ fn clean_name(field: &str, v: &str, default: &str) -> Result<String, ApiError> {
     })
 }
 
+/// What every way of joining checks first: the address's join attempts
+/// (and its cool-down after wrong codes), then the body.
+fn join_attempt<T: DeserializeOwned>(
+    st: &AppState,
+    peer: SocketAddr,
+    now: std::time::Instant,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    st.limits
+        .session_attempt(peer.ip(), now)
+        .map_err(ApiError::rate_limited)?;
+    parse_body(body)
+}
+
+/// The operator and device names a joining device gave, checked.
+fn join_names(name: &str, device: &str) -> Result<(String, String), ApiError> {
+    Ok((
+        clean_name("name", name, "Unnamed")?,
+        clean_name("device", device, "unknown device")?,
+    ))
+}
+
 pub async fn create_session(
     State(st): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<SessionResponse>, ApiError> {
     let now = std::time::Instant::now();
-    st.limits
-        .session_attempt(peer.ip(), now)
-        .map_err(ApiError::rate_limited)?;
-    let req: SessionRequest = parse_body(body)?;
-    let name = clean_name("name", &req.name, "Unnamed")?;
-    let device = clean_name("device", &req.device, "unknown device")?;
+    let req: SessionRequest = join_attempt(&st, peer, now, body)?;
+    let (name, device) = join_names(&req.name, &req.device)?;
     let Some((role, via)) = st.auth.redeem(&req.join_code, st.clock.now_ms()) else {
         wrong_code(&st, peer, now);
         return Err(ApiError::unauthorized("wrong join code"));
@@ -189,10 +207,7 @@ pub async fn pairing_exchange(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<PairingAnswer>, ApiError> {
     let now = std::time::Instant::now();
-    st.limits
-        .session_attempt(peer.ip(), now)
-        .map_err(ApiError::rate_limited)?;
-    let req: PairingExchange = parse_body(body)?;
+    let req: PairingExchange = join_attempt(&st, peer, now, body)?;
     if req.slot > 9 {
         return Err(ApiError::invalid(
             "slot: the pairing code's first digit, 0 to 9",
@@ -242,12 +257,8 @@ pub async fn pairing_confirm(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<SessionResponse>, ApiError> {
     let now = std::time::Instant::now();
-    st.limits
-        .session_attempt(peer.ip(), now)
-        .map_err(ApiError::rate_limited)?;
-    let req: PairingConfirm = parse_body(body)?;
-    let name = clean_name("name", &req.name, "Unnamed")?;
-    let device = clean_name("device", &req.device, "unknown device")?;
+    let req: PairingConfirm = join_attempt(&st, peer, now, body)?;
+    let (name, device) = join_names(&req.name, &req.device)?;
     let now_ms = st.clock.now_ms();
     let Some(x) = st.auth.take_exchange(&req.exchange, now_ms) else {
         return Err(ApiError::unauthorized(

@@ -77,16 +77,29 @@ impl Credentials {
             name: self.name.clone(),
             device: self.device.clone(),
         };
+        self.post(http, "/api/session", &body).await
+    }
+
+    /// A join request: `body` as JSON to `path`, the answer read as `R`,
+    /// a refusal read as the server meant it.
+    async fn post<R: serde::de::DeserializeOwned>(
+        &self,
+        http: &reqwest::Client,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<R, VenueError> {
         let r = http
-            .post(format!("{}/api/session", self.server))
-            .json(&body)
+            .post(format!("{}{path}", self.server))
+            .json(body)
             .send()
             .await
             .map_err(|e| unreachable(&self.server, &e))?;
         if !r.status().is_success() {
             return Err(refused(r).await);
         }
-        Ok(r.json().await.context("unreadable session answer")?)
+        Ok(r.json()
+            .await
+            .with_context(|| format!("unreadable answer to {path}"))?)
     }
 
     /// Joins with a pairing code without sending it: SPAKE2 with the host,
@@ -100,19 +113,11 @@ impl Credentials {
         slot: u8,
     ) -> Result<SessionResponse, VenueError> {
         let (exchange, message) = pitboss_tls::pairing::DeviceExchange::start(code);
-        let r = http
-            .post(format!("{}/api/pairing/exchange", self.server))
-            .json(&PairingExchange {
-                slot,
-                message: hex::encode(message),
-            })
-            .send()
-            .await
-            .map_err(|e| unreachable(&self.server, &e))?;
-        if !r.status().is_success() {
-            return Err(refused(r).await);
-        }
-        let answer: PairingAnswer = r.json().await.context("unreadable pairing answer")?;
+        let request = PairingExchange {
+            slot,
+            message: hex::encode(message),
+        };
+        let answer: PairingAnswer = self.post(http, "/api/pairing/exchange", &request).await?;
         let seen = self
             .pin
             .key()
@@ -127,21 +132,13 @@ impl Credentials {
                 return Err(VenueError::PairingFailed(PAIRING_UNVERIFIED.into()));
             }
         };
-        let r = http
-            .post(format!("{}/api/pairing/confirm", self.server))
-            .json(&PairingConfirm {
-                exchange: answer.exchange,
-                proof: hex::encode(proof),
-                name: self.name.clone(),
-                device: self.device.clone(),
-            })
-            .send()
-            .await
-            .map_err(|e| unreachable(&self.server, &e))?;
-        if !r.status().is_success() {
-            return Err(refused(r).await);
-        }
-        Ok(r.json().await.context("unreadable session answer")?)
+        let confirm = PairingConfirm {
+            exchange: answer.exchange,
+            proof: hex::encode(proof),
+            name: self.name.clone(),
+            device: self.device.clone(),
+        };
+        self.post(http, "/api/pairing/confirm", &confirm).await
     }
 
     /// The session to call with: the remembered one, or a login on the
