@@ -20,6 +20,32 @@ use axum::response::{IntoResponse, Response};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use pitboss_core::limits::MAX_MESSAGE_BYTES;
+
+/// How large a message tungstenite reads whole before it gives up. Past
+/// [`MAX_MESSAGE_BYTES`] a message is refused either way (close 1009), but
+/// one read whole is refused with nothing of it left unread: a socket
+/// closed with unread bytes is reset by the kernel, and over TLS the reset
+/// can overtake the 1009 close, so the peer would never learn why. Twice
+/// the limit covers the near misses a client actually sends, while a
+/// peer's largest buffer per connection stays 128 KiB.
+const READ_THROUGH_BYTES: usize = 2 * MAX_MESSAGE_BYTES;
+
+/// A data message's size, to hold against [`MAX_MESSAGE_BYTES`].
+fn message_bytes(m: &Message) -> usize {
+    match m {
+        Message::Text(t) => t.len(),
+        Message::Binary(b) => b.len(),
+        _ => 0,
+    }
+}
+
+/// The close for a message over the limit.
+fn too_big() -> Outbound {
+    Outbound::close(
+        close::TOO_BIG,
+        &format!("message larger than {MAX_MESSAGE_BYTES} bytes"),
+    )
+}
 use pitboss_core::ops::Actor;
 use pitboss_core::protocol::{ClientMsg, ServerMsg};
 use tokio::sync::{mpsc, Semaphore};
@@ -88,8 +114,8 @@ pub async fn upgrade(
     // hundred bytes; a bigger message grows the buffer while it is read.
     ws.read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
-        .max_message_size(MAX_MESSAGE_BYTES)
-        .max_frame_size(MAX_MESSAGE_BYTES)
+        .max_message_size(READ_THROUGH_BYTES)
+        .max_frame_size(READ_THROUGH_BYTES)
         .on_upgrade(move |socket| {
             let tracker = st.tracker.clone();
             let peer = Peer {
@@ -305,18 +331,17 @@ async fn connection(
         dead.as_mut().reset(last_heard + st.ws_dead_after);
         match msg {
             None => break,
+            Some(Ok(m)) if message_bytes(&m) > MAX_MESSAGE_BYTES => {
+                drop(tx.send(too_big()).await);
+                tracing::debug!(conn_id, "websocket message over the limit: closing");
+                break;
+            }
             Some(Err(e)) => {
                 let text = e.to_string();
                 // tungstenite reports an oversized message as a capacity
                 // error ("Message too long" / "Space limit exceeded").
                 if text.contains("too long") || text.contains("Space limit") {
-                    drop(
-                        tx.send(Outbound::close(
-                            close::TOO_BIG,
-                            &format!("message larger than {MAX_MESSAGE_BYTES} bytes"),
-                        ))
-                        .await,
-                    );
+                    drop(tx.send(too_big()).await);
                 }
                 tracing::debug!(conn_id, "websocket read error: {text}");
                 break;
