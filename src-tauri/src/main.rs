@@ -9,6 +9,8 @@
 mod commands;
 mod error;
 mod export;
+#[cfg(test)]
+mod fixtures;
 mod hosting;
 mod ipc;
 mod push;

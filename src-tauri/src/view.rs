@@ -129,33 +129,12 @@ pub fn view(local: &Replica, now_ms: i64) -> ClockView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pitboss_core::protocol::EventSnapshotState;
-    use pitboss_core::structure::deepstack_template;
-    use pitboss_core::{ClockState, EventDetails, Structure};
 
+    /// The demo event with its clock running from 0.
     fn local() -> Replica {
-        let structure = Structure::new(deepstack_template());
-        Replica {
-            event_id: "ev".into(),
-            seq: 3,
-            state: EventSnapshotState {
-                event: EventDetails {
-                    name: "Demo".into(),
-                    starting_stack: 20_000,
-                    buy_in: 100,
-                    rebuy_chips: 0,
-                    rebuy_price: 0,
-                    addon_chips: 0,
-                    addon_price: 0,
-                },
-                clock: ClockState::initial(&structure, 0)
-                    .start(&structure, 0)
-                    .expect("starts"),
-                structure,
-                stats: Stats::default(),
-                incidents: vec![],
-            },
-        }
+        let mut r = crate::fixtures::replica("ev", 3);
+        r.state.clock = r.state.clock.start(&r.state.structure, 0).expect("starts");
+        r
     }
 
     #[test]

@@ -24,7 +24,7 @@ use serde_json::Value;
 use crate::cache::{Cache, StoredSession};
 use crate::engine::{Client, Config};
 use crate::transport::{self, Credentials};
-use pitboss_tls::{Fingerprint, Pin};
+use pitboss_tls::Fingerprint;
 
 /// Why a call to the server failed, in the terms the UI shows.
 #[derive(Debug, thiserror::Error)]
@@ -167,17 +167,14 @@ pub struct Venue {
 impl Venue {
     pub fn new(cfg: VenueConfig) -> anyhow::Result<Venue> {
         let cache = Cache::open(&cfg.cache_path)?;
-        let key = match cfg.pin {
-            Some(k) => Some(k),
-            None => cache.pin(&cfg.server)?,
-        };
-        let creds = Credentials {
-            server: cfg.server.clone(),
-            join_code: cfg.join_code.clone(),
-            name: cfg.name.clone(),
-            device: cfg.device.clone(),
-            pin: Pin::to_or_first_use(key),
-        };
+        let creds = Credentials::new(
+            &cfg.server,
+            &cfg.join_code,
+            &cfg.name,
+            &cfg.device,
+            cfg.pin,
+            &cache,
+        )?;
         let http = creds.http_client(Duration::from_secs(5))?;
         Ok(Venue {
             cfg,

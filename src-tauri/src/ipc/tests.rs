@@ -2,8 +2,6 @@
 //! leave a screen blank without any error.
 
 use super::*;
-use pitboss_core::protocol::EventSnapshotState;
-use pitboss_core::structure::deepstack_template;
 use serde_json::json;
 
 fn to_json(v: &impl Serialize) -> Value {
@@ -72,26 +70,7 @@ fn the_status_keeps_the_shape_the_ui_reads() {
 }
 
 fn replica() -> Replica {
-    let structure = Structure::new(deepstack_template());
-    Replica {
-        event_id: "ev-1".into(),
-        seq: 7,
-        state: EventSnapshotState {
-            event: EventDetails {
-                name: "Demo".into(),
-                starting_stack: 20_000,
-                buy_in: 100,
-                rebuy_chips: 0,
-                rebuy_price: 0,
-                addon_chips: 0,
-                addon_price: 0,
-            },
-            clock: ClockState::initial(&structure, 0),
-            structure,
-            stats: Stats::default(),
-            incidents: vec![],
-        },
-    }
+    crate::fixtures::replica("ev-1", 7)
 }
 
 /// The event's own records go out as the server's (snake_case); the

@@ -265,17 +265,14 @@ impl Client {
                 .flatten()
                 .is_some_and(|s| s.role == "display"),
         );
-        let key = match config.pin {
-            Some(k) => Some(k),
-            None => cache.pin(&config.server)?,
-        };
-        let creds = Credentials {
-            server: config.server.clone(),
-            join_code: config.join_code.clone(),
-            name: config.name.clone(),
-            device: config.device.clone(),
-            pin: pitboss_tls::Pin::to_or_first_use(key),
-        };
+        let creds = Credentials::new(
+            &config.server,
+            &config.join_code,
+            &config.name,
+            &config.device,
+            config.pin,
+            &cache,
+        )?;
         let http = creds.http_client(Duration::from_secs(10))?;
         let connection = Connection {
             sync,

@@ -36,6 +36,30 @@ pub struct Credentials {
 }
 
 impl Credentials {
+    /// Who joins `server`, trusting `given` (a key the host or a person
+    /// gave), else the key pinned in `cache` when this device joined, else
+    /// the first key seen.
+    pub fn new(
+        server: &str,
+        join_code: &str,
+        name: &str,
+        device: &str,
+        given: Option<pitboss_tls::Fingerprint>,
+        cache: &Cache,
+    ) -> anyhow::Result<Credentials> {
+        let key = match given {
+            Some(k) => Some(k),
+            None => cache.pin(server)?,
+        };
+        Ok(Credentials {
+            server: server.to_string(),
+            join_code: join_code.to_string(),
+            name: name.to_string(),
+            device: device.to_string(),
+            pin: Pin::to_or_first_use(key),
+        })
+    }
+
     /// An HTTP client that talks to the pinned server only.
     pub fn http_client(&self, timeout: Duration) -> anyhow::Result<reqwest::Client> {
         self.pin
